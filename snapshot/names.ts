@@ -1,0 +1,46 @@
+/**
+ * Name and address checks shared by the snapshot validator and builder:
+ * RFC 1123 labels and names as Kubernetes validates them, and IP literals.
+ */
+import { isIP } from 'node:net';
+
+/** Longest DNS label (RFC 1035 §2.3.4). */
+export const MAX_LABEL_LENGTH = 63;
+/** Longest DNS name in text form without the trailing dot (RFC 1035 §2.3.4, 255 octets on the wire). */
+export const MAX_NAME_LENGTH = 253;
+
+const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+/**
+ * True for a lower-case RFC 1123 label (§2.1: may start with a digit) of at most 63
+ * characters: what Kubernetes calls a DNS_LABEL (namespaces, service names, port
+ * names, endpoint hostnames).
+ */
+export function isDnsLabel(value: string): boolean {
+  return value.length <= MAX_LABEL_LENGTH && LABEL.test(value);
+}
+
+/**
+ * True for a lower-case DNS name made of {@link isDnsLabel} labels, at most 253
+ * characters, without a trailing dot (Kubernetes' DNS_SUBDOMAIN rule).
+ */
+export function isDnsName(value: string): boolean {
+  if (value.length === 0 || value.length > MAX_NAME_LENGTH) return false;
+  return value.split('.').every(isDnsLabel);
+}
+
+/** True for an IPv4 or IPv6 address literal without a zone index (`%eth0`). */
+export function isIpAddress(value: string): boolean {
+  return !value.includes('%') && isIP(value) !== 0;
+}
+
+/** Shows an untrusted value in an error message: JSON, cut to `max` characters. */
+export function show(value: unknown, max = 60): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
