@@ -1,0 +1,122 @@
+/**
+ * The resolver's Prometheus metrics (prom-client, a registry of its own).
+ * Names follow `holdfast_<subsystem>_<name>_<unit>`; labels come from fixed sets
+ * (qtype from a list plus `other`), never from a query name. Gauges that describe
+ * state (snapshot age) are computed at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { QTYPE_NAMES, RCODE_NAMES } from './wire/constants.js';
+
+/** Why a packet was dropped without a reply. */
+export type DropReason = 'short' | 'response' | 'overload';
+
+/** All resolver metrics. One instance per resolver. */
+export class ResolverMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'transport' | 'qtype' | 'rcode'>;
+  readonly duration: Histogram<'transport'>;
+  readonly dropped: Counter<'transport' | 'reason'>;
+  readonly tcpConnections: Gauge;
+  readonly tcpRejected: Counter;
+  readonly snapshotGeneration: Gauge;
+  readonly snapshotAge: Gauge;
+  readonly snapshotLoads: Counter<'source' | 'result'>;
+  readonly snapshotRecords: Gauge;
+  readonly upstreamRequests: Counter<'upstream' | 'transport'>;
+  readonly upstreamErrors: Counter<'upstream' | 'reason'>;
+  readonly upstreamDuration: Histogram<'upstream'>;
+  readonly ready: Gauge;
+  private snapshotCreatedAt: number | undefined;
+
+  constructor(now: () => number = Date.now) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'holdfast_' });
+    this.requests = new Counter({
+      name: 'holdfast_dns_requests_total',
+      help: 'DNS queries answered, by transport, query type and response code.',
+      labelNames: ['transport', 'qtype', 'rcode'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'holdfast_dns_request_duration_seconds',
+      help: 'Time from receiving a query to handing its reply to the transport.',
+      labelNames: ['transport'],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'holdfast_dns_dropped_total',
+      help: 'Packets dropped without a reply: shorter than a header, responses (QR=1), overload.',
+      labelNames: ['transport', 'reason'],
+      registers,
+    });
+    this.tcpConnections = new Gauge({
+      name: 'holdfast_dns_tcp_connections',
+      help: 'Open TCP client connections.',
+      registers,
+    });
+    this.tcpRejected = new Counter({
+      name: 'holdfast_dns_tcp_rejected_total',
+      help: 'TCP connections closed at once because the connection cap was reached.',
+      registers,
+    });
+    this.snapshotGeneration = new Gauge({
+      name: 'holdfast_snapshot_generation',
+      help: 'Generation of the snapshot being served (0 when none is loaded).',
+      registers,
+    });
+    const self = this;
+    this.snapshotAge = new Gauge({
+      name: 'holdfast_snapshot_age_seconds',
+      help: 'Age of the snapshot being served, from its creation time (absent until one is loaded).',
+      registers,
+      collect() {
+        if (self.snapshotCreatedAt !== undefined) this.set(Math.max(0, (now() - self.snapshotCreatedAt) / 1000));
+      },
+    });
+    this.snapshotLoads = new Counter({
+      name: 'holdfast_snapshot_loads_total',
+      help: 'Snapshot load attempts by source (file, state) and result (applied, unchanged, rejected_*).',
+      labelNames: ['source', 'result'],
+      registers,
+    });
+    this.snapshotRecords = new Gauge({
+      name: 'holdfast_snapshot_records',
+      help: 'Resource records in the cluster zone built from the current snapshot.',
+      registers,
+    });
+    this.upstreamRequests = new Counter({
+      name: 'holdfast_upstream_requests_total',
+      help: 'Queries sent to upstream resolvers, by upstream and transport.',
+      labelNames: ['upstream', 'transport'],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'holdfast_upstream_errors_total',
+      help: 'Failed upstream exchanges by reason (timeout, network, mismatch, malformed).',
+      labelNames: ['upstream', 'reason'],
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: 'holdfast_upstream_duration_seconds',
+      help: 'Latency of successful upstream exchanges.',
+      labelNames: ['upstream'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.ready = new Gauge({ name: 'holdfast_ready', help: '1 when the resolver is serving, else 0.', registers });
+  }
+
+  /** Records the snapshot now being served. */
+  setSnapshot(generation: number, createdAt: number, records: number): void {
+    this.snapshotGeneration.set(generation);
+    this.snapshotCreatedAt = createdAt;
+    this.snapshotRecords.set(records);
+  }
+
+  /** Counts one answered query. */
+  countRequest(transport: 'udp' | 'tcp', qtype: number, rcode: number, seconds: number): void {
+    this.requests.inc({ transport, qtype: QTYPE_NAMES[qtype] ?? 'other', rcode: RCODE_NAMES[rcode] ?? 'other' });
+    this.duration.observe({ transport }, seconds);
+  }
+}

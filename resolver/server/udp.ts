@@ -1,0 +1,72 @@
+/**
+ * UDP transport: one socket per listen address. Replies go back to the sender's
+ * address and port; the dispatcher has already truncated them to the client's limit.
+ */
+import { createSocket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { ListenError } from '../../common/errors.js';
+import type { HostPort } from './address.js';
+import { formatHostPort } from './address.js';
+import type { Dispatcher } from './dispatch.js';
+
+/** A bound UDP listener. */
+export class UdpListener {
+  private socket: Socket | undefined;
+  private inflight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly address: HostPort,
+    private readonly dispatcher: Dispatcher,
+  ) {}
+
+  /** Binds; rejects with a ListenError naming the address when it cannot. */
+  listen(): Promise<HostPort> {
+    const socket = createSocket({ type: isIPv6(this.address.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(this.address.host) });
+    this.socket = socket;
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(new ListenError(`cannot listen on udp ${formatHostPort(this.address)}: ${error.message}`, { cause: error }));
+      socket.once('error', onError);
+      socket.bind(this.address.port, this.address.host, () => {
+        socket.off('error', onError);
+        socket.on('error', () => {}); // per-send errors (ICMP unreachable) are not fatal
+        socket.on('message', (msg, rinfo) => this.onMessage(socket, msg, rinfo.address, rinfo.port));
+        const bound = socket.address();
+        resolve({ host: bound.address, port: bound.port });
+      });
+    });
+  }
+
+  private onMessage(socket: Socket, msg: Buffer, host: string, port: number): void {
+    const reply = this.dispatcher.handle(msg, 'udp');
+    if (reply === undefined) return;
+    if (!(reply instanceof Promise)) {
+      socket.send(reply, port, host);
+      return;
+    }
+    this.inflight++;
+    void reply.then((bytes) => {
+      if (bytes && this.socket) socket.send(bytes, port, host);
+      if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    });
+  }
+
+  /** Stops receiving, waits up to `deadlineMs` for queries in progress, then closes. */
+  async close(deadlineMs: number): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.removeAllListeners('message');
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.socket = undefined;
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+}
