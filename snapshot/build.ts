@@ -180,12 +180,11 @@ function addSlice(slice: Obj, drafts: Map<string, Draft>, problems: string[]): v
     const serving = typeof conditions['serving'] === 'boolean' ? conditions['serving'] : ready;
     const terminating = typeof conditions['terminating'] === 'boolean' ? conditions['terminating'] : false;
     const hostname = raw['hostname'];
-    const endpoint: EndpointV1 = { addresses, ready, serving, terminating, ports };
     if (typeof hostname === 'string' && isDnsLabel(hostname)) {
-      draft.endpoints.push({ ...endpoint, hostname });
+      draft.endpoints.push({ addresses, hostname, ready, serving, terminating, ports });
     } else {
       if (hostname !== undefined && hostname !== null) problems.push(`${label}: ${where}.hostname ${show(hostname)} is not a DNS label; left out`);
-      draft.endpoints.push(endpoint);
+      draft.endpoints.push({ addresses, ready, serving, terminating, ports });
     }
   });
 }
