@@ -1,0 +1,250 @@
+/**
+ * Resolver configuration: one table of options, read from defaults, a YAML
+ * file (`--config`, keys named like the flags), `HOLDFAST_*` environment
+ * variables and flags, in that order of precedence (flags win). Validated once
+ * (fastify `lib/initial-config-validation.js`): every problem is reported
+ * together, each naming the flag, variable or file key at fault; the result is frozen.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../common/errors.js';
+import { isDnsName } from '../snapshot/names.js';
+import type { Upstream } from './forward/exchange.js';
+import { formatHostPort, parseHostPort } from './server/address.js';
+import type { HostPort } from './server/address.js';
+import { toDnsName } from './wire/name.js';
+import type { DnsName } from './wire/name.js';
+
+/** The validated, frozen configuration of a resolver. */
+export interface ResolverConfig {
+  readonly listen: readonly HostPort[];
+  readonly clusterDomain: DnsName;
+  readonly snapshotFile: string | undefined;
+  readonly trustKeys: readonly string[];
+  readonly upstreams: readonly Upstream[];
+  readonly stateDir: string | undefined;
+  readonly metricsListen: HostPort;
+  readonly allowUnsigned: boolean;
+  readonly configFile: string | undefined;
+  readonly clusterTtl: number;
+  readonly upstreamTimeoutMs: number;
+  readonly tcpIdleTimeoutMs: number;
+  readonly maxTcpConnections: number;
+  readonly snapshotPollMs: number;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: string;
+}
+
+type Kind = 'string' | 'list' | 'boolean';
+
+/** Every option: flag name (also the YAML key), kind, default, help. */
+export const OPTIONS = {
+  listen: { kind: 'list', default: ['127.0.0.1:53'], help: 'ADDR:PORT to serve DNS on, UDP and TCP (repeatable)' },
+  'cluster-domain': { kind: 'string', default: 'cluster.local', help: 'the cluster DNS zone' },
+  'snapshot-file': { kind: 'string', default: undefined, help: 'snapshot file to load and watch' },
+  'trust-key': { kind: 'list', default: [], help: 'public key file trusted to sign snapshots (repeatable)' },
+  upstream: { kind: 'list', default: [], help: 'ADDR[:PORT] of an upstream resolver (repeatable; default: nameservers of /etc/resolv.conf)' },
+  'state-dir': { kind: 'string', default: undefined, help: 'directory where the last good snapshot is kept' },
+  'metrics-listen': { kind: 'string', default: '127.0.0.1:9253', help: 'ADDR:PORT for /metrics, /healthz, /readyz' },
+  'allow-unsigned': { kind: 'boolean', default: false, help: 'accept snapshots without a signature (demo only)' },
+  config: { kind: 'string', default: undefined, help: 'YAML file with any of these options, keys named like the flags' },
+  'cluster-ttl': { kind: 'string', default: '5s', help: 'TTL of cluster-zone records and of its negative answers' },
+  'upstream-timeout': { kind: 'string', default: '2s', help: 'timeout of one upstream exchange' },
+  'tcp-idle-timeout': { kind: 'string', default: '10s', help: 'close idle client TCP connections after this long' },
+  'max-tcp-connections': { kind: 'string', default: '1000', help: 'cap on open client TCP connections' },
+  'snapshot-poll-interval': { kind: 'string', default: '1s', help: 'how often the snapshot file is checked for changes' },
+  'shutdown-grace': { kind: 'string', default: '5s', help: 'how long queries in progress may finish on SIGTERM' },
+  'log-level': { kind: 'string', default: 'info', help: 'fatal, error, warn, info, debug or trace' },
+} as const satisfies Record<string, { kind: Kind; default: unknown; help: string }>;
+
+/** An option name. */
+export type OptionName = keyof typeof OPTIONS;
+
+type RawValue = { readonly value: string | readonly string[] | boolean; readonly source: string };
+
+/** Environment variable for an option: `cluster-domain` → `HOLDFAST_CLUSTER_DOMAIN`. */
+export function envName(option: string): string {
+  return `HOLDFAST_${option.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** Parses a duration: `500ms`, `2s`, `5m`, `1h`, or a bare number of seconds. Returns ms or undefined. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
+}
+
+/** Nameservers of a resolv.conf text (port 53). */
+export function resolvConfNameservers(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m?.[1]) out.push(m[1].replace(/%.*$/, ''));
+  }
+  return out;
+}
+
+/** Inputs to {@link loadConfig}; tests pass their own environment and resolv.conf. */
+export interface ConfigSources {
+  /** Flags as parsed by the CLI: option name → string, string[] or boolean. */
+  readonly flags: Readonly<Record<string, string | readonly string[] | boolean | undefined>>;
+  readonly env: NodeJS.ProcessEnv;
+  readonly readFile?: (path: string) => string;
+}
+
+function fromYaml(path: string, read: (p: string) => string, raw: Map<string, RawValue>, problems: string[]): void {
+  let doc: unknown;
+  try {
+    doc = parseYaml(read(path));
+  } catch (error) {
+    problems.push(`--config ${path}: ${(error as Error).message.split('\n')[0]}`);
+    return;
+  }
+  if (doc === null || doc === undefined) return;
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    problems.push(`--config ${path}: expected a mapping of option names to values`);
+    return;
+  }
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    const spec = (OPTIONS as Record<string, { kind: Kind }>)[key];
+    const source = `${path}: ${key}`;
+    if (!spec || key === 'config') {
+      problems.push(`${source}: unknown option`);
+      continue;
+    }
+    if (spec.kind === 'boolean') {
+      if (typeof value !== 'boolean') problems.push(`${source}: expected true or false`);
+      else raw.set(key, { value, source });
+    } else if (spec.kind === 'list') {
+      const list = Array.isArray(value) ? value : [value];
+      if (!list.every((v) => typeof v === 'string' || typeof v === 'number')) problems.push(`${source}: expected a string or a list of strings`);
+      else raw.set(key, { value: list.map(String), source });
+    } else if (typeof value === 'string' || typeof value === 'number') raw.set(key, { value: String(value), source });
+    else problems.push(`${source}: expected a string`);
+  }
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, raw: Map<string, RawValue>, problems: string[]): void {
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, { kind: Kind }][]) {
+    const name = envName(key);
+    const text = env[name];
+    if (text === undefined || text === '' || key === 'config') continue;
+    if (spec.kind === 'boolean') {
+      if (!/^(true|false|1|0)$/i.test(text)) problems.push(`${name}: expected true or false, got '${text}'`);
+      else raw.set(key, { value: /^(true|1)$/i.test(text), source: name });
+    } else if (spec.kind === 'list') raw.set(key, { value: text.split(',').map((s) => s.trim()).filter(Boolean), source: name });
+    else raw.set(key, { value: text, source: name });
+  }
+}
+
+/** Reads every source, validates, and returns the frozen config or throws a ConfigError listing every problem. */
+export function loadConfig(sources: ConfigSources): ResolverConfig {
+  const read = sources.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const problems: string[] = [];
+  const raw = new Map<string, RawValue>();
+  const configFlag = sources.flags['config'];
+  const configFile = typeof configFlag === 'string' ? configFlag : sources.env[envName('config')] || undefined;
+  if (configFile !== undefined) {
+    try {
+      fromYaml(configFile, read, raw, problems);
+    } catch (error) {
+      problems.push(`--config ${configFile}: cannot read: ${(error as Error).message}`);
+    }
+  }
+  fromEnv(sources.env, raw, problems);
+  for (const [key, value] of Object.entries(sources.flags)) {
+    if (value === undefined || key === 'config') continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    raw.set(key, { value, source: `--${key}` });
+  }
+  const get = (key: OptionName): RawValue => raw.get(key) ?? { value: OPTIONS[key].default as RawValue['value'], source: `--${key}` };
+  const str = (key: OptionName): string | undefined => {
+    const v = raw.get(key)?.value ?? OPTIONS[key].default;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const list = (key: OptionName): readonly string[] => {
+    const v = get(key).value;
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  };
+  const hostPorts = (key: OptionName, values: readonly string[], defaultPort?: number): HostPort[] => {
+    const out: HostPort[] = [];
+    for (const text of values) {
+      const hp = parseHostPort(text, defaultPort);
+      if (typeof hp === 'string') problems.push(`${get(key).source}: ${hp}`);
+      else out.push(hp);
+    }
+    return out;
+  };
+  const duration = (key: OptionName, min: number): number => {
+    const text = str(key) ?? '';
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < min) {
+      problems.push(`${get(key).source}: '${text}' is not a duration of at least ${min} ms (e.g. 500ms, 2s, 1m)`);
+      return min;
+    }
+    return ms;
+  };
+
+  const listen = hostPorts('listen', list('listen'));
+  if (listen.length === 0 && problems.length === 0) problems.push('--listen: at least one address is required');
+  const domainText = (str('cluster-domain') ?? '').replace(/\.$/, '').toLowerCase();
+  if (!isDnsName(domainText)) problems.push(`${get('cluster-domain').source}: '${domainText}' is not a valid DNS name`);
+
+  let upstreamTexts = list('upstream');
+  let upstreamSource = get('upstream').source;
+  if (upstreamTexts.length === 0) {
+    try {
+      upstreamTexts = resolvConfNameservers(read('/etc/resolv.conf'));
+      upstreamSource = '/etc/resolv.conf';
+    } catch {
+      upstreamTexts = [];
+    }
+    if (upstreamTexts.length === 0) problems.push('--upstream: none given and /etc/resolv.conf names no nameserver');
+  }
+  const upstreams: Upstream[] = [];
+  for (const text of upstreamTexts) {
+    const hp = parseHostPort(text, 53);
+    if (typeof hp === 'string') problems.push(`${upstreamSource}: ${hp}`);
+    else upstreams.push({ ...hp, label: formatHostPort(hp) });
+  }
+  const [metricsListen] = hostPorts('metrics-listen', [str('metrics-listen') ?? '']);
+
+  const allowUnsigned = get('allow-unsigned').value === true;
+  const trustKeys = list('trust-key');
+  const snapshotFile = str('snapshot-file');
+  if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined)) {
+    problems.push('--trust-key: required to verify snapshots (or pass --allow-unsigned for a demo)');
+  }
+  const maxTcpText = str('max-tcp-connections') ?? '';
+  const maxTcpConnections = Number(maxTcpText);
+  if (!Number.isInteger(maxTcpConnections) || maxTcpConnections < 1) {
+    problems.push(`${get('max-tcp-connections').source}: '${maxTcpText}' is not a positive integer`);
+  }
+  const logLevel = str('log-level') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`${get('log-level').source}: '${logLevel}' is not one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  const clusterTtlMs = duration('cluster-ttl', 0);
+  const config: ResolverConfig = {
+    listen,
+    clusterDomain: toDnsName(domainText),
+    snapshotFile,
+    trustKeys,
+    upstreams,
+    stateDir: str('state-dir'),
+    metricsListen: metricsListen ?? { host: '127.0.0.1', port: 9253 },
+    allowUnsigned,
+    configFile,
+    clusterTtl: Math.floor(clusterTtlMs / 1000),
+    upstreamTimeoutMs: duration('upstream-timeout', 10),
+    tcpIdleTimeoutMs: duration('tcp-idle-timeout', 100),
+    maxTcpConnections,
+    snapshotPollMs: duration('snapshot-poll-interval', 100),
+    shutdownGraceMs: duration('shutdown-grace', 0),
+    logLevel,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

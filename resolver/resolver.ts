@@ -1,0 +1,174 @@
+/**
+ * A running resolver: wires config, snapshot intake, the handler chain and the
+ * transports together, and owns the ordered start-up and shutdown
+ * (fastify.js: not ready → stop accepting → drain with a deadline → close → flush).
+ *
+ * The handler chain is declared here, once: cluster zone → forwarder.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { ConfigError, KeyError } from '../common/errors.js';
+import { loadPublicKey } from '../snapshot/keys.js';
+import type { ResolverConfig } from './config.js';
+import { Forwarder } from './forward/forwarder.js';
+import { ClusterZoneHandler } from './handlers/cluster.js';
+import { ForwardHandler } from './handlers/forward.js';
+import { startHttp } from './http.js';
+import { loadSnapshotFile, SnapshotFileWatcher } from './intake/file-watch.js';
+import { SnapshotStore } from './intake/store.js';
+import type { StoreOptions } from './intake/store.js';
+import { ResolverMetrics } from './metrics.js';
+import { buildChain } from './pipeline.js';
+import type { HostPort } from './server/address.js';
+import { Dispatcher } from './server/dispatch.js';
+import { TcpListener } from './server/tcp.js';
+import { UdpListener } from './server/udp.js';
+
+/** Loads every trusted key; a bad file is a configuration error naming `--trust-key`. */
+export async function loadTrustedKeys(paths: readonly string[]): Promise<KeyObject[]> {
+  const keys: KeyObject[] = [];
+  const problems: string[] = [];
+  for (const path of paths) {
+    try {
+      keys.push(await loadPublicKey(path));
+    } catch (error) {
+      problems.push(`--trust-key: ${error instanceof KeyError ? error.message : String(error)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return keys;
+}
+
+function storeOptions(config: ResolverConfig, keys: readonly KeyObject[]): StoreOptions {
+  return {
+    clusterDomain: config.clusterDomain,
+    trustedKeys: keys,
+    allowUnsigned: config.allowUnsigned,
+    stateDir: config.stateDir,
+    zone: { ttl: config.clusterTtl },
+  };
+}
+
+/** The resolver process's parts. Create with {@link Resolver.start}. */
+export class Resolver {
+  readonly metrics = new ResolverMetrics();
+  readonly store: SnapshotStore;
+  private readonly forwarder: Forwarder;
+  private readonly udp: UdpListener[] = [];
+  private readonly tcp: TcpListener[] = [];
+  private http: Server | undefined;
+  private watcher: SnapshotFileWatcher | undefined;
+  private serving = false;
+  private stopping: Promise<void> | undefined;
+  /** Addresses actually bound (ports resolved when 0 was asked for). */
+  readonly dnsAddresses: HostPort[] = [];
+  metricsAddress: HostPort | undefined;
+
+  private constructor(
+    private config: ResolverConfig,
+    keys: readonly KeyObject[],
+    private readonly log: Logger,
+  ) {
+    this.store = new SnapshotStore(storeOptions(config, keys), this.metrics, log.child({ part: 'intake' }));
+    this.forwarder = new Forwarder({ upstreams: config.upstreams, timeoutMs: config.upstreamTimeoutMs }, this.metrics, log.child({ part: 'forward' }));
+  }
+
+  /**
+   * Starts everything in order: operations endpoint (not ready), persisted
+   * snapshot, snapshot file, DNS listeners, then ready.
+   */
+  static async start(config: ResolverConfig, log: Logger): Promise<Resolver> {
+    const keys = await loadTrustedKeys(config.trustKeys);
+    const resolver = new Resolver(config, keys, log);
+    try {
+      await resolver.startParts();
+    } catch (error) {
+      await resolver.stop();
+      throw error;
+    }
+    return resolver;
+  }
+
+  private async startParts(): Promise<void> {
+    const { config, log } = this;
+    const http = await startHttp(config.metricsListen, this.metrics, {
+      ready: () => this.serving,
+      status: () => ({ snapshotGeneration: this.store.current()?.generation ?? null }),
+    });
+    this.http = http.server;
+    this.metricsAddress = http.address;
+    await this.store.loadState();
+    if (config.snapshotFile !== undefined) {
+      await loadSnapshotFile(config.snapshotFile, this.store, log);
+      this.watcher = new SnapshotFileWatcher(config.snapshotFile, this.store, log.child({ part: 'intake' }), config.snapshotPollMs);
+    }
+    if (!this.store.current()) log.warn({ clusterDomain: config.clusterDomain }, 'no snapshot loaded: cluster-zone queries get SERVFAIL until one is');
+
+    const chain = buildChain([
+      new ClusterZoneHandler(() => this.store.current(), config.clusterDomain),
+      new ForwardHandler(this.forwarder),
+    ]);
+    const dispatcher = new Dispatcher(chain, this.metrics, log.child({ part: 'dns' }));
+    for (const address of config.listen) {
+      const udp = new UdpListener(address, dispatcher);
+      this.udp.push(udp);
+      const bound = await udp.listen();
+      // TCP on the port UDP got, so that port 0 yields one port for both.
+      const tcp = new TcpListener(bound, dispatcher, this.metrics, {
+        idleTimeoutMs: config.tcpIdleTimeoutMs,
+        maxConnections: config.maxTcpConnections,
+        maxInflightPerConnection: 64,
+      });
+      this.tcp.push(tcp);
+      await tcp.listen();
+      this.dnsAddresses.push(bound);
+    }
+    this.serving = true;
+    this.metrics.ready.set(1);
+    log.info(
+      { listen: this.dnsAddresses, metrics: this.metricsAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
+      'resolver serving',
+    );
+  }
+
+  /**
+   * Applies a new configuration (SIGHUP). Upstreams, keys, TTL, log level and
+   * the snapshot file take effect; listen addresses need a restart and are reported.
+   */
+  async reload(next: ResolverConfig): Promise<void> {
+    const keys = await loadTrustedKeys(next.trustKeys);
+    const same = (a: readonly HostPort[], b: readonly HostPort[]) => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(next.listen, this.config.listen) || !same([next.metricsListen], [this.config.metricsListen])) {
+      this.log.warn('listen addresses changed in the configuration: they take effect at the next restart');
+    }
+    this.store.reconfigure(storeOptions(next, keys));
+    this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs });
+    this.log.level = next.logLevel;
+    if (next.snapshotFile !== this.config.snapshotFile) {
+      await this.watcher?.close();
+      this.watcher = undefined;
+      if (next.snapshotFile !== undefined) {
+        await loadSnapshotFile(next.snapshotFile, this.store, this.log);
+        this.watcher = new SnapshotFileWatcher(next.snapshotFile, this.store, this.log.child({ part: 'intake' }), next.snapshotPollMs);
+      }
+    }
+    this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen };
+    this.log.info({ upstreams: next.upstreams.map((u) => u.label) }, 'configuration reloaded');
+  }
+
+  /** Graceful shutdown: not ready, stop accepting, drain up to the grace period, close. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.serving = false;
+      this.metrics.ready.set(0);
+      const grace = this.config.shutdownGraceMs;
+      await this.watcher?.close();
+      await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
+      const http = this.http;
+      if (http) await new Promise<void>((resolve) => http.close(() => resolve()).closeAllConnections());
+      this.log.info('resolver stopped');
+    })();
+    return this.stopping;
+  }
+}
