@@ -1,0 +1,233 @@
+/**
+ * A fake upstream DNS server for tests: UDP and TCP on one 127.0.0.1 port (port 0),
+ * with behaviour programmable per test (answer, SERVFAIL, silence, wrong ID first,
+ * wrong question, reply from another source port, TC over UDP with the full answer
+ * over TCP). It records every query it receives, with its bytes and transport, so
+ * tests can check what the resolver sent (random IDs, EDNS size).
+ */
+import { createSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { Flag } from '../../resolver/wire/reply.js';
+import { encodeTemplate } from '../../resolver/wire/encode.js';
+import { parseQuery } from '../../resolver/wire/query.js';
+import type { Query } from '../../resolver/wire/query.js';
+import type { ResourceRecord } from '../../resolver/wire/records.js';
+import { RRType } from '../../resolver/wire/constants.js';
+
+/** A query as the fake upstream received it. */
+export interface ReceivedQuery {
+  readonly transport: 'udp' | 'tcp';
+  readonly bytes: Buffer;
+  readonly id: number;
+  /** Lower-cased question name. */
+  readonly name: string;
+  readonly type: number;
+  /** The UDP payload size of the query's OPT, or undefined without EDNS. */
+  readonly ednsUdpSize: number | undefined;
+}
+
+/** How the fake upstream treats queries. */
+export type Behaviour =
+  /** Answers with `records` (NOERROR, or `rcode`). */
+  | { readonly kind: 'answer'; readonly records: readonly ResourceRecord[]; readonly rcode?: number }
+  /** Answers SERVFAIL. */
+  | { readonly kind: 'servfail' }
+  /** Never answers (the client times out). */
+  | { readonly kind: 'silent' }
+  /** Sends a reply with the wrong ID, then the right one. */
+  | { readonly kind: 'wrong-id-first'; readonly records: readonly ResourceRecord[]; readonly wrong: readonly ResourceRecord[] }
+  /** Sends a reply to another question (same ID), then, unless `only`, the right one. */
+  | { readonly kind: 'wrong-question'; readonly records: readonly ResourceRecord[]; readonly only?: boolean }
+  /** Answers over UDP from a second socket (another source port) only. */
+  | { readonly kind: 'other-port'; readonly records: readonly ResourceRecord[] }
+  /** Over UDP: an empty reply with TC set; over TCP: the full answer. */
+  | { readonly kind: 'truncate-udp'; readonly records: readonly ResourceRecord[] };
+
+/** A running fake upstream. */
+export interface FakeUpstream {
+  readonly port: number;
+  /** `127.0.0.1:<port>`, for the `upstream` flag. */
+  readonly address: string;
+  /** Every query received, in order. */
+  readonly queries: ReceivedQuery[];
+  /** Queries received over `transport`. */
+  count(transport?: 'udp' | 'tcp'): number;
+  /** Changes the behaviour for the next queries. */
+  setBehaviour(behaviour: Behaviour | ((q: ReceivedQuery) => Behaviour)): void;
+  /** Resolves once `n` queries in total have been received (rejects after `timeoutMs`). */
+  waitForQueries(n: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An A record, for brevity in tests. */
+export function a(name: string, address: string, ttl = 60): ResourceRecord {
+  return { name, ttl, data: { type: 'A', address } };
+}
+
+/** `n` A records for `name`: 192.0.2.1, 192.0.2.2, ... (then 198.51.100.x). */
+export function manyA(name: string, n: number, ttl = 60): ResourceRecord[] {
+  return Array.from({ length: n }, (_, i) => a(name, i < 254 ? `192.0.2.${i + 1}` : `198.51.100.${i - 253}`, ttl));
+}
+
+/**
+ * Builds a reply to `query` with `records` as answers: the template encoder,
+ * then the query's ID, RD bit and question bytes (case as sent), and an OPT
+ * advertising 4096 bytes when the query had one.
+ */
+export function buildReply(query: Query, records: readonly ResourceRecord[], options: { rcode?: number; tc?: boolean; questionName?: string } = {}): Buffer {
+  const template = encodeTemplate({
+    name: options.questionName ?? query.name,
+    type: query.type,
+    rcode: options.rcode ?? 0,
+    authoritative: false,
+    answers: options.tc ? [] : records,
+    authority: [],
+    additional: [],
+  });
+  const flags = template.readUInt16BE(2) | (query.raw.readUInt16BE(2) & Flag.RD) | (options.tc ? Flag.TC : 0);
+  template.writeUInt16BE(query.id, 0);
+  template.writeUInt16BE(flags, 2);
+  if (options.questionName === undefined) query.raw.copy(template, 12, 12, query.questionEnd);
+  if (!query.edns) return template;
+  const opt = Buffer.alloc(11);
+  opt.writeUInt16BE(RRType.OPT, 1);
+  opt.writeUInt16BE(4096, 3);
+  const out = Buffer.concat([template, opt]);
+  out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
+  return out;
+}
+
+function frame(message: Buffer): Buffer {
+  const prefix = Buffer.alloc(2);
+  prefix.writeUInt16BE(message.length);
+  return Buffer.concat([prefix, message]);
+}
+
+/** Starts a fake upstream on 127.0.0.1 (UDP and TCP on the same free port). */
+export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => Behaviour) = { kind: 'answer', records: [] }): Promise<FakeUpstream> {
+  let behaviour = initial;
+  const queries: ReceivedQuery[] = [];
+  const waiters: { n: number; wake: () => void }[] = [];
+  const tcpSockets = new Set<Socket>();
+
+  const other = createSocket('udp4');
+  await new Promise<void>((resolve) => other.bind(0, '127.0.0.1', resolve));
+  // Bind UDP on a free port, then TCP on the same one; start over when TCP finds it taken.
+  let udp: UdpSocket | undefined;
+  let tcp: Server | undefined;
+  for (let attempt = 0; tcp === undefined; attempt++) {
+    if (attempt > 20) throw new Error('fake upstream: no port free for both UDP and TCP');
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const server = createServer((s) => onTcp(s));
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(socket.address().port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      udp = socket;
+      tcp = server;
+    } else socket.close();
+  }
+  if (!udp) throw new Error('unreachable');
+  const udpSocket = udp;
+  const port = udpSocket.address().port;
+
+  function record(transport: 'udp' | 'tcp', bytes: Buffer): { received: ReceivedQuery; query: Query } | undefined {
+    const parsed = parseQuery(bytes);
+    if (parsed.kind !== 'query') return undefined;
+    const q = parsed.query;
+    const received: ReceivedQuery = { transport, bytes: Buffer.from(bytes), id: q.id, name: q.name, type: q.type, ednsUdpSize: q.edns ? bytes.readUInt16BE(q.edns.offset + 3) : undefined };
+    queries.push(received);
+    for (const w of waiters.filter((w) => queries.length >= w.n)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.wake();
+    }
+    return { received, query: q };
+  }
+
+  /** The messages to send for one query, each with the socket to send it from (UDP only). */
+  function respond(transport: 'udp' | 'tcp', received: ReceivedQuery, query: Query): { message: Buffer; fromOther?: boolean }[] {
+    const b = typeof behaviour === 'function' ? behaviour(received) : behaviour;
+    switch (b.kind) {
+      case 'answer':
+        return [{ message: buildReply(query, b.records, b.rcode === undefined ? {} : { rcode: b.rcode }) }];
+      case 'servfail':
+        return [{ message: buildReply(query, [], { rcode: 2 }) }];
+      case 'silent':
+        return [];
+      case 'wrong-id-first': {
+        const wrong = buildReply(query, b.wrong);
+        wrong.writeUInt16BE((query.id + 1) & 0xffff, 0);
+        return [{ message: wrong }, { message: buildReply(query, b.records) }];
+      }
+      case 'wrong-question': {
+        const wrong = buildReply(query, b.records, { questionName: `wrong.${query.name}` });
+        return b.only ? [{ message: wrong }] : [{ message: wrong }, { message: buildReply(query, b.records) }];
+      }
+      case 'other-port':
+        return transport === 'udp' ? [{ message: buildReply(query, b.records), fromOther: true }] : [{ message: buildReply(query, b.records) }];
+      case 'truncate-udp':
+        return [{ message: buildReply(query, b.records, { tc: transport === 'udp' }) }];
+    }
+  }
+
+  udpSocket.on('message', (msg, rinfo) => {
+    const got = record('udp', msg);
+    if (!got) return;
+    for (const { message, fromOther } of respond('udp', got.received, got.query)) {
+      (fromOther ? other : udpSocket).send(message, rinfo.port, rinfo.address);
+    }
+  });
+
+  function onTcp(socket: Socket): void {
+    tcpSockets.add(socket);
+    socket.on('close', () => tcpSockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + msg.length);
+        const got = record('tcp', msg);
+        if (!got) continue;
+        for (const { message } of respond('tcp', got.received, got.query)) socket.write(frame(message));
+      }
+    });
+  }
+
+  const server = tcp;
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    queries,
+    count: (transport) => (transport ? queries.filter((q) => q.transport === transport).length : queries.length),
+    setBehaviour: (next) => {
+      behaviour = next;
+    },
+    waitForQueries: (n, timeoutMs = 3000) =>
+      queries.length >= n
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`fake upstream: got ${queries.length} of ${n} queries`)), timeoutMs);
+            waiters.push({
+              n,
+              wake: () => {
+                clearTimeout(timer);
+                resolve();
+              },
+            });
+          }),
+    close: async () => {
+      for (const s of tcpSockets) s.destroy();
+      await Promise.all([
+        new Promise<void>((resolve) => server.close(() => resolve())),
+        new Promise<void>((resolve) => udpSocket.close(() => resolve())),
+        new Promise<void>((resolve) => other.close(() => resolve())),
+      ]);
+    },
+  };
+}
