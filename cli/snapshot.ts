@@ -28,7 +28,7 @@ Run 'holdfast snapshot <subcommand> --help' for its options.
 const BUILD_USAGE = `Usage: holdfast snapshot build -f FILE|- -o OUT|- [options]
 
 Builds a snapshot from the output of
-  kubectl get services,endpointslices -A -o yaml     (or -o json)
+  kubectl get services,endpointslices -A -o json     (or -o yaml; JSON is much faster)
 
 Options:
   -f, --filename FILE     kubectl output to read ('-' for stdin): YAML or JSON, a List,
