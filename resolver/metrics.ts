@@ -27,6 +27,9 @@ export class ResolverMetrics {
   readonly upstreamDuration: Histogram<'upstream'>;
   readonly ready: Gauge;
   private snapshotCreatedAt: number | undefined;
+  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly udpDuration: { observe(v: number): void };
+  private readonly tcpDuration: { observe(v: number): void };
 
   constructor(now: () => number = Date.now) {
     const registers = [this.registry];
@@ -44,6 +47,8 @@ export class ResolverMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
+    this.udpDuration = this.duration.labels({ transport: 'udp' });
+    this.tcpDuration = this.duration.labels({ transport: 'tcp' });
     this.dropped = new Counter({
       name: 'holdfast_dns_dropped_total',
       help: 'Packets dropped without a reply: shorter than a header, responses (QR=1), overload.',
@@ -114,9 +119,15 @@ export class ResolverMetrics {
     this.snapshotRecords.set(records);
   }
 
-  /** Counts one answered query. */
+  /** Counts one answered query. Label children are bound once and reused (this runs per query). */
   countRequest(transport: 'udp' | 'tcp', qtype: number, rcode: number, seconds: number): void {
-    this.requests.inc({ transport, qtype: QTYPE_NAMES[qtype] ?? 'other', rcode: RCODE_NAMES[rcode] ?? 'other' });
-    this.duration.observe({ transport }, seconds);
+    const key = `${transport}|${qtype}|${rcode}`;
+    let child = this.requestChildren.get(key);
+    if (!child) {
+      child = this.requests.labels({ transport, qtype: QTYPE_NAMES[qtype] ?? 'other', rcode: RCODE_NAMES[rcode] ?? 'other' });
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+    (transport === 'udp' ? this.udpDuration : this.tcpDuration).observe(seconds);
   }
 }

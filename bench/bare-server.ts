@@ -1,0 +1,40 @@
+/**
+ * The Node ceiling for the throughput bench: a bare node:dgram server that answers
+ * from a Map of ready reply bytes keyed by the question, patching only the ID.
+ * No parsing, no checks, no metrics — nothing a real resolver could skip.
+ *
+ * Usage: node dist/bench/bare-server.js PORT SNAPSHOT QUERYFILE
+ * The Map is filled once at start from holdfast's own zone for each query in QUERYFILE
+ * (dnsperf format: `name type`), so both servers send byte-identical answers.
+ */
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { parseSnapshot } from '../snapshot/validate.js';
+import { parseQuery } from '../resolver/wire/query.js';
+import { encodeQuery } from '../resolver/wire/decode.js';
+import { ClusterZone } from '../resolver/zone/zone.js';
+import { typeCode } from './queries.js';
+
+const [portText = '0', snapshotPath = 'demo/demo-snapshot.json', queryFile = ''] = process.argv.slice(2);
+const zone = new ClusterZone(parseSnapshot(readFileSync(snapshotPath)).snapshot, { ttl: 5 });
+const answers = new Map<string, Buffer>();
+for (const line of readFileSync(queryFile, 'utf8').split('\n')) {
+  const [name, type] = line.trim().split(/\s+/);
+  if (!name || !type) continue;
+  const parsed = parseQuery(encodeQuery(name, typeCode(type), { recursionDesired: true }));
+  if (parsed.kind !== 'query') continue;
+  answers.set(parsed.query.raw.toString('latin1', 12), zone.answer(parsed.query));
+}
+const socket = createSocket('udp4');
+socket.on('message', (msg, rinfo) => {
+  const reply = answers.get(msg.toString('latin1', 12));
+  if (!reply) return;
+  const out = Buffer.from(reply);
+  out[0] = msg[0] as number;
+  out[1] = msg[1] as number;
+  socket.send(out, rinfo.port, rinfo.address);
+});
+socket.bind(Number(portText), '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: socket.address().port, answers: answers.size })}\n`);
+});
+process.on('SIGTERM', () => socket.close(() => process.exit(0)));

@@ -1,0 +1,52 @@
+/**
+ * A small UDP load generator, used when dnsperf is not installed: keeps `window`
+ * queries outstanding, bounded by `seconds` and `maxQueries`, counts replies.
+ * Being Node itself it can saturate before the server does; the report says which
+ * generator produced the figures.
+ */
+import { createSocket } from 'node:dgram';
+
+/** Result of one load run. */
+export interface LoadResult {
+  readonly sent: number;
+  readonly received: number;
+  readonly seconds: number;
+  readonly qps: number;
+}
+
+/** Sends `queries` round-robin to 127.0.0.1:`port`. */
+export function runLoad(port: number, queries: readonly Buffer[], seconds: number, window = 64, maxQueries = 50_000_000): Promise<LoadResult> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    let sent = 0;
+    let received = 0;
+    let next = 0;
+    const started = performance.now();
+    const deadline = started + seconds * 1000;
+    const send = () => {
+      if (sent >= maxQueries || performance.now() >= deadline) return;
+      const q = queries[next++ % queries.length] as Buffer;
+      q.writeUInt16BE(sent & 0xffff, 0);
+      sent++;
+      socket.send(q, port, '127.0.0.1');
+    };
+    socket.on('message', () => {
+      received++;
+      send();
+    });
+    // Lost packets would shrink the window; top it up every 10 ms.
+    const refill = setInterval(() => {
+      for (let i = sent - received; i < window; i++) send();
+      if (performance.now() >= deadline || sent >= maxQueries) finish();
+    }, 10);
+    const finish = () => {
+      clearInterval(refill);
+      const elapsed = (performance.now() - started) / 1000;
+      socket.close();
+      resolve({ sent, received, seconds: elapsed, qps: received / elapsed });
+    };
+    socket.bind(0, '127.0.0.1', () => {
+      for (let i = 0; i < window; i++) send();
+    });
+  });
+}

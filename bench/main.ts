@@ -1,0 +1,21 @@
+/**
+ * `npm run bench -- <name> [options]`: the benchmark entry point.
+ * Benches: `throughput` (cluster-zone queries per second, holdfast next to a bare
+ * node:dgram server). Run without a name for all of them with default options.
+ */
+import { throughput } from './throughput.js';
+
+const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput };
+
+const [name, ...rest] = process.argv.slice(2);
+if (name === '--help' || name === '-h') {
+  process.stdout.write(`Usage: npm run bench -- [${Object.keys(benches).join('|')}] [options]\n`);
+} else if (name === undefined) {
+  for (const bench of Object.values(benches)) await bench([]);
+} else {
+  const bench = benches[name];
+  if (!bench) {
+    process.stderr.write(`unknown bench '${name}'; known: ${Object.keys(benches).join(', ')}\n`);
+    process.exitCode = 2;
+  } else await bench(rest);
+}

@@ -1,0 +1,110 @@
+/**
+ * Cluster-zone throughput, side by side in one run: holdfast's resolver and a
+ * bare node:dgram server answering from a Map (the Node ceiling), each pinned to
+ * one core, loaded in alternating rounds by dnsperf (or the built-in generator
+ * when dnsperf is absent). Prints per-round figures, the medians and the ratio.
+ *
+ * Usage: npm run bench -- throughput [--seconds 10] [--rounds 3] [--loadgen dnsperf|node]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { encodeQuery } from '../resolver/wire/decode.js';
+import { parseSnapshot } from '../snapshot/validate.js';
+import { runLoad } from './loadgen.js';
+import { clusterQueries, typeCode } from './queries.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+function has(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `args` (pinned to CPU 0 when taskset exists) and resolves with the first stdout line matching `pick`. */
+function startServer(args: string[], pick: (line: string) => number | undefined): Promise<{ child: ChildProcess; port: number }> {
+  const [cmd, ...rest] = has('taskset') ? ['taskset', '-c', '0', process.execPath, ...args] : [process.execPath, ...args];
+  const child = spawn(cmd as string, rest, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      const port = pick(line);
+      if (port !== undefined) resolve({ child, port });
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+function dnsperf(port: number, file: string, seconds: number): number {
+  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(seconds), '-c', '1', '-T', '1', '-q', '200'];
+  const cmd = has('taskset') ? ['taskset', '-c', '1', 'dnsperf', ...args] : ['dnsperf', ...args];
+  const out = execFileSync(cmd[0] as string, cmd.slice(1), { encoding: 'utf8' });
+  const m = /Queries per second:\s+([\d.]+)/.exec(out);
+  const lost = /Queries lost:\s+(\d+)/.exec(out);
+  if (!m) throw new Error(`cannot read dnsperf output:\n${out}`);
+  if (lost && Number(lost[1]) > 0) process.stdout.write(`    (dnsperf lost ${lost[1]} queries)\n`);
+  return Number(m[1]);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+/** Runs the throughput bench with `argv` options. */
+export async function throughput(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { seconds: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, loadgen: { type: 'string' }, snapshot: { type: 'string', default: 'demo/demo-snapshot.json' } },
+  });
+  const seconds = Number(values.seconds);
+  const rounds = Number(values.rounds);
+  const loadgen = values.loadgen ?? (has('dnsperf') ? 'dnsperf' : 'node');
+  if (loadgen === 'node') process.stdout.write('dnsperf not found (apt-get install dnsperf): using the built-in Node load generator, which may saturate first\n');
+  const snapshotPath = join(root, values.snapshot);
+  const snapshot = parseSnapshot(readFileSync(snapshotPath)).snapshot;
+  const lines = clusterQueries(snapshot);
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-bench-'));
+  const queryFile = join(dir, 'queries.txt');
+  writeFileSync(queryFile, `${lines.join('\n')}\n`);
+  const config = join(dir, 'resolver.yaml');
+  writeFileSync(config, `listen: [127.0.0.1:0]\nmetrics-listen: 127.0.0.1:0\nupstream: [127.0.0.1:9]\nallow-unsigned: true\nsnapshot-file: ${snapshotPath}\nlog-level: info\n`);
+
+  const bare = await startServer([join(root, 'dist/bench/bare-server.js'), '0', snapshotPath, queryFile], (l) => (l.startsWith('{"port"') ? (JSON.parse(l) as { port: number }).port : undefined));
+  const holdfast = await startServer([join(root, 'bin/holdfast'), 'resolver', '--config', config], (l) => {
+    if (!l.includes('resolver serving')) return undefined;
+    return (JSON.parse(l) as { listen: { port: number }[] }).listen[0]?.port;
+  });
+  const queries = lines.map((l) => {
+    const [name = '', type = 'A'] = l.split(' ');
+    return encodeQuery(name, typeCode(type));
+  });
+  const load = async (port: number) => (loadgen === 'dnsperf' ? dnsperf(port, queryFile, seconds) : (await runLoad(port, queries, seconds)).qps);
+  process.stdout.write(`cluster-zone throughput: ${lines.length} distinct queries, ${rounds} rounds of ${seconds}s each, load generator ${loadgen}, servers pinned to CPU 0\n`);
+  const results = { bare: [] as number[], holdfast: [] as number[] };
+  try {
+    await load(holdfast.port); // warm-up: JIT and templates
+    for (let r = 1; r <= rounds; r++) {
+      for (const [name, server] of [['bare', bare], ['holdfast', holdfast]] as const) {
+        const qps = await load(server.port);
+        results[name].push(qps);
+        process.stdout.write(`  round ${r} ${name.padEnd(8)} ${qps.toFixed(0).padStart(8)} q/s\n`);
+      }
+    }
+  } finally {
+    bare.child.kill('SIGTERM');
+    holdfast.child.kill('SIGTERM');
+  }
+  const b = median(results.bare);
+  const h = median(results.holdfast);
+  process.stdout.write(`median: bare node:dgram ${b.toFixed(0)} q/s, holdfast ${h.toFixed(0)} q/s, ratio holdfast/bare ${(h / b).toFixed(2)}\n`);
+}
