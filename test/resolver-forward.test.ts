@@ -8,8 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RRType } from '../resolver/wire/constants.js';
 import { decodeMessage, encodeQuery, recordText } from '../resolver/wire/decode.js';
 import type { Resolver } from '../resolver/resolver.js';
-import { startResolver, tcpExchange, udpQuery } from './helpers/dns.js';
-import { a, manyA, startUpstream } from './helpers/upstream.js';
+import { tcpExchange, udpQuery } from './helpers/dns.js';
+import { a, manyA, startResolverRetrying, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 
 const DEMO = 'demo/demo-snapshot.json';
@@ -30,7 +30,7 @@ async function upstream(...args: Parameters<typeof startUpstream>): Promise<Fake
 
 /** Starts a resolver forwarding to `upstreams`, serving the demo snapshot unless `snapshot` is false. */
 async function resolverWith(upstreams: readonly FakeUpstream[], snapshot = true): Promise<{ resolver: Resolver; port: number; metricsPort: number }> {
-  const started = await startResolver({
+  const started = await startResolverRetrying({
     upstream: upstreams.map((u) => u.address),
     'upstream-timeout': '200ms',
     'allow-unsigned': true,

@@ -15,8 +15,8 @@ import type { Resolver } from '../resolver/resolver.js';
 import { RRType } from '../resolver/wire/constants.js';
 import { decodeMessage, encodeQuery, recordText } from '../resolver/wire/decode.js';
 import { buildSnapshot } from '../snapshot/build.js';
-import { startResolver, tcpExchange, udpQuery } from './helpers/dns.js';
-import { startUpstream } from './helpers/upstream.js';
+import { tcpExchange, udpQuery } from './helpers/dns.js';
+import { startResolverRetrying, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 
 const DEMO = 'demo/demo-snapshot.json';
@@ -172,7 +172,7 @@ let demo: { resolver: Resolver; port: number; metricsPort: number };
 beforeAll(async () => {
   // Nothing here should be forwarded; the fake upstream catches it if it is.
   upstream = await startUpstream({ kind: 'servfail' });
-  demo = await startResolver({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address], 'upstream-timeout': '200ms' });
+  demo = await startResolverRetrying({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address], 'upstream-timeout': '200ms' });
 });
 
 afterAll(async () => {
@@ -349,7 +349,7 @@ describe('truncation (RFC 2181 §9)', () => {
     dir = await mkdtemp(join(tmpdir(), 'holdfast-trunc-'));
     const file = join(dir, 'snapshot.json');
     await writeFile(file, JSON.stringify({ snapshot }));
-    big = await startResolver({ 'snapshot-file': file, 'allow-unsigned': true, upstream: [upstream.address] });
+    big = await startResolverRetrying({ 'snapshot-file': file, 'allow-unsigned': true, upstream: [upstream.address] });
   });
 
   afterAll(async () => {
@@ -431,7 +431,7 @@ describe('TCP (RFC 7766)', () => {
   });
 
   it('closes an idle connection after tcp-idle-timeout', async () => {
-    const r = await startResolver({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address], 'tcp-idle-timeout': '200ms' });
+    const r = await startResolverRetrying({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address], 'tcp-idle-timeout': '200ms' });
     try {
       const client = new TcpClient(r.port);
       await client.write(framed(encodeQuery(WEB, RRType.A, { id: 3 })));
@@ -445,7 +445,7 @@ describe('TCP (RFC 7766)', () => {
   });
 
   it('closes connections over max-tcp-connections at once and counts them', async () => {
-    const r = await startResolver({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address], 'max-tcp-connections': '2' });
+    const r = await startResolverRetrying({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address], 'max-tcp-connections': '2' });
     const clients: TcpClient[] = [];
     try {
       for (let i = 0; i < 2; i++) {
@@ -521,7 +521,7 @@ describe('queries', () => {
 
 describe('operations endpoint', () => {
   it('counts requests by transport, qtype and rcode in /metrics', async () => {
-    const r = await startResolver({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address] });
+    const r = await startResolverRetrying({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address] });
     try {
       await udpQuery(r.port, encodeQuery(WEB, RRType.A));
       await udpQuery(r.port, encodeQuery(WEB, RRType.A));

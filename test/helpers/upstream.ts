@@ -15,6 +15,7 @@ import { parseQuery } from '../../resolver/wire/query.js';
 import type { Query } from '../../resolver/wire/query.js';
 import type { ResourceRecord } from '../../resolver/wire/records.js';
 import { RRType } from '../../resolver/wire/constants.js';
+import { startResolver } from './dns.js';
 
 /** A query as the fake upstream received it. */
 export interface ReceivedQuery {
@@ -230,4 +231,21 @@ export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => 
       ]);
     },
   };
+}
+
+/**
+ * {@link startResolver} that retries when the start failed because TCP could not
+ * bind the port UDP was given. BUG (resolver/resolver.ts startParts): with port 0 the
+ * UDP socket picks a free UDP port and TCP must then bind that same number; when a
+ * TCP socket (often just the ephemeral end of an outgoing connection) holds it, the
+ * start fails with EADDRINUSE instead of trying another port. Seen in this suite.
+ */
+export async function startResolverRetrying(flags: Record<string, string | string[] | boolean>): ReturnType<typeof startResolver> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startResolver(flags);
+    } catch (error) {
+      if (attempt >= 5 || !(error instanceof Error) || !/cannot listen on tcp .*EADDRINUSE/.test(error.message)) throw error;
+    }
+  }
 }
