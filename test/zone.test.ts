@@ -9,6 +9,22 @@ import { RRType, Rcode } from '../resolver/wire/constants.js';
 import { encodeQuery, recordText } from '../resolver/wire/decode.js';
 import type { Resolver } from '../resolver/resolver.js';
 import { startResolver, udpQuery } from './helpers/dns.js';
+import { a, startUpstream } from './helpers/upstream.js';
+import type { FakeUpstream } from './helpers/upstream.js';
+import { buildSnapshot, parseKubectlOutput } from '../snapshot/build.js';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The demo cluster plus an ExternalName service whose target does not exist. */
+function demoSnapshotFile(): string {
+  const objects = parseKubectlOutput(readFileSync('demo/demo-cluster.yaml', 'utf8'));
+  objects.push({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'gone' }, spec: { type: 'ExternalName', externalName: 'gone.example.com' } });
+  const { snapshot } = buildSnapshot(objects, { clusterDomain: 'cluster.local', generation: 1, now: new Date() });
+  const file = join(mkdtempSync(join(tmpdir(), 'holdfast-zone-')), 'snapshot.json');
+  writeFileSync(file, JSON.stringify({ snapshot }));
+  return file;
+}
 
 const SOA = 'cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5';
 const Z = 'svc.cluster.local';
@@ -67,7 +83,20 @@ const cases: Case[] = [
   { why: '... and its hostname', name: `payments-0.payments.shop.${Z}`, type: RRType.A, rcode: 0, answers: [`payments-0.payments.shop.${Z}. 5 IN A 10.244.2.60`] },
   { why: 'headless service name has no AAAA here: NODATA', name: `db.default.${Z}`, type: RRType.AAAA, rcode: 0, answers: [], soa: true },
   // §2.6 ExternalName
-  { why: 'ExternalName is a CNAME for any type', name: `search.default.${Z}`, type: RRType.A, rcode: 0, answers: [`search.default.${Z}. 5 IN CNAME www.example.com.`] },
+  {
+    why: 'ExternalName: CNAME, then the target resolved upstream',
+    name: `search.default.${Z}`,
+    type: RRType.A,
+    rcode: 0,
+    answers: [`search.default.${Z}. 5 IN CNAME www.example.com.`, 'www.example.com. 60 IN A 192.0.2.80'],
+  },
+  {
+    why: 'ExternalName whose target does not exist: NXDOMAIN after the CNAME (RFC 6604)',
+    name: `gone.default.${Z}`,
+    type: RRType.A,
+    rcode: 3,
+    answers: [`gone.default.${Z}. 5 IN CNAME gone.example.com.`],
+  },
   { why: 'ExternalName CNAME query', name: `search.default.${Z}`, type: RRType.CNAME, rcode: 0, answers: [`search.default.${Z}. 5 IN CNAME www.example.com.`] },
   // §2.4.3 and §2.5.4 PTR
   { why: 'PTR of a cluster IP', name: '1.0.96.10.in-addr.arpa', type: RRType.PTR, rcode: 0, answers: [`1.0.96.10.in-addr.arpa. 5 IN PTR kubernetes.default.${Z}.`] },
@@ -99,11 +128,16 @@ const cases: Case[] = [
 describe('cluster zone (spec 1.1.0) over UDP', () => {
   let resolver: Resolver;
   let port: number;
+  let upstream: FakeUpstream;
   beforeAll(async () => {
-    ({ resolver, port } = await startResolver({ 'snapshot-file': 'demo/demo-snapshot.json', 'allow-unsigned': true }));
+    upstream = await startUpstream((q) =>
+      q.name === 'www.example.com' ? { kind: 'answer', records: [a('www.example.com', '192.0.2.80')] } : { kind: 'answer', records: [], rcode: 3 },
+    );
+    ({ resolver, port } = await startResolver({ 'snapshot-file': demoSnapshotFile(), 'allow-unsigned': true, upstream: [upstream.address] }));
   });
   afterAll(async () => {
     await resolver.stop();
+    await upstream.close();
   });
 
   it.each(cases)('$why: $name', async (c) => {

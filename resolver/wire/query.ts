@@ -99,6 +99,38 @@ export function skipName(buf: Buffer, offset: number): number {
   return -1;
 }
 
+/**
+ * Walks the answer, authority and additional sections from `pos` (answer and
+ * authority records are unusual in a query and skipped) and extracts the OPT.
+ * RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is an error.
+ */
+function scanRecords(buf: Buffer, start: number): { edns: EdnsInfo | undefined } | { error: string; partial: EdnsInfo | undefined } {
+  const skip = buf.readUInt16BE(6) + buf.readUInt16BE(8);
+  const arcount = buf.readUInt16BE(10);
+  let pos = start;
+  let edns: EdnsInfo | undefined;
+  for (let i = 0; i < skip + arcount; i++) {
+    const owner = pos;
+    pos = skipName(buf, pos);
+    if (pos < 0 || pos + 10 > buf.length) return { error: 'record', partial: edns };
+    const rtype = buf.readUInt16BE(pos);
+    const end = pos + 10 + buf.readUInt16BE(pos + 8);
+    if (end > buf.length) return { error: 'record', partial: edns };
+    if (i >= skip && rtype === RRType.OPT) {
+      if (edns || buf[owner] !== 0) return { error: 'opt', partial: edns };
+      const ttl = buf.readUInt32BE(pos + 4);
+      edns = {
+        version: (ttl >>> 16) & 0xff,
+        udpSize: Math.max(512, buf.readUInt16BE(pos + 2)),
+        dnssecOk: (ttl & 0x8000) !== 0,
+        offset: owner,
+      };
+    }
+    pos = end;
+  }
+  return { edns };
+}
+
 /** Runs the rejection stages over `buf` and decodes what a query needs. */
 export function parseQuery(buf: Buffer): ParsedQuery {
   if (buf.length < HEADER_SIZE) return { kind: 'drop', reason: 'short' };
@@ -117,41 +149,26 @@ export function parseQuery(buf: Buffer): ParsedQuery {
     question,
     edns,
   });
-  if (opcode !== 0) return fail(4, 'opcode');
-  if (qdcount !== 1) return fail(1, 'qdcount');
+  if (opcode !== 0 || qdcount !== 1) {
+    // RFC 6891 §7: a responder that found an OPT must include one even in an error reply.
+    let pos = HEADER_SIZE;
+    for (let i = 0; i < qdcount && pos >= 0; i++) {
+      const end = skipName(buf, pos);
+      pos = end < 0 ? -1 : end + 4;
+    }
+    const scan = pos >= 0 && pos <= buf.length ? scanRecords(buf, pos) : undefined;
+    const edns = scan !== undefined && 'edns' in scan ? scan.edns : undefined;
+    return opcode !== 0 ? fail(4, 'opcode', undefined, edns) : fail(1, 'qdcount', undefined, edns);
+  }
   const qname = readQuestionName(buf, HEADER_SIZE);
   if (!qname || qname.end + 4 > buf.length) return fail(1, 'question');
   const questionEnd = qname.end + 4;
   const question = buf.subarray(HEADER_SIZE, questionEnd);
   const type = buf.readUInt16BE(qname.end);
   const klass = buf.readUInt16BE(qname.end + 2);
-
-  // Answer and authority records are unusual in a query; skip them. Then look for OPT.
-  const skip = buf.readUInt16BE(6) + buf.readUInt16BE(8);
-  const arcount = buf.readUInt16BE(10);
-  let pos = questionEnd;
-  let edns: EdnsInfo | undefined;
-  for (let i = 0; i < skip + arcount; i++) {
-    const start = pos;
-    pos = skipName(buf, pos);
-    if (pos < 0 || pos + 10 > buf.length) return fail(1, 'record', question, edns);
-    const rtype = buf.readUInt16BE(pos);
-    const rdlen = buf.readUInt16BE(pos + 8);
-    const end = pos + 10 + rdlen;
-    if (end > buf.length) return fail(1, 'record', question, edns);
-    if (i >= skip && rtype === RRType.OPT) {
-      // RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is FORMERR.
-      if (edns || buf[start] !== 0) return fail(1, 'opt', question, edns);
-      const ttl = buf.readUInt32BE(pos + 4);
-      edns = {
-        version: (ttl >>> 16) & 0xff,
-        udpSize: Math.max(512, buf.readUInt16BE(pos + 2)),
-        dnssecOk: (ttl & 0x8000) !== 0,
-        offset: start,
-      };
-    }
-    pos = end;
-  }
+  const scan = scanRecords(buf, questionEnd);
+  if ('error' in scan) return fail(1, scan.error, question, scan.partial);
+  const edns = scan.edns;
   return {
     kind: 'query',
     query: {

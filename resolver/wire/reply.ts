@@ -100,8 +100,9 @@ export function errorReply(
 /**
  * Renders a pre-encoded reply template for `query`. The template was encoded
  * for the lower-cased question name, without OPT; this patches the ID, RD and
- * CD, copies the question name as the client sent it (same length, since it
- * matched case-insensitively), and appends OPT when the query had one.
+ * CD, copies the question as the client sent it (same length, since its name
+ * matched case-insensitively; its class may be ANY where the template has IN),
+ * and appends OPT when the query had one.
  */
 export function renderTemplate(template: Buffer, query: Query): Buffer {
   const optLen = query.edns ? OPT_SIZE : 0;
@@ -111,7 +112,7 @@ export function renderTemplate(template: Buffer, query: Query): Buffer {
   const tflags = template.readUInt16BE(2);
   const qflags = query.raw.readUInt16BE(2);
   out.writeUInt16BE((tflags & ~(Flag.RD | Flag.CD)) | (qflags & (Flag.RD | Flag.CD)), 2);
-  query.raw.copy(out, HEADER_SIZE, HEADER_SIZE, query.questionEnd - 4);
+  query.raw.copy(out, HEADER_SIZE, HEADER_SIZE, query.questionEnd);
   if (optLen) {
     out.writeUInt16BE(template.readUInt16BE(10) + 1, 10);
     writeOpt(out, template.length, 0, query.edns?.dnssecOk ?? false);

@@ -90,6 +90,16 @@ export class ClusterZone {
     return renderTemplate(template, query);
   }
 
+  /**
+   * The ExternalName CNAME at `name` when its target lies outside this zone and
+   * must be resolved upstream; undefined otherwise (the common case: one map lookup).
+   */
+  externalAlias(name: DnsName): ResourceRecord | undefined {
+    const record = this.nodes.get(name)?.get(RRType.CNAME)?.[0];
+    if (!record || record.data.type !== 'CNAME') return undefined;
+    return this.owns(toDnsName(record.data.target)) ? undefined : record;
+  }
+
   private select(node: Map<number, ResourceRecord[]>, type: number): readonly ResourceRecord[] {
     const cname = node.get(RRType.CNAME);
     if (cname && type !== RRType.CNAME) return cname; // RFC 1034 §3.6.2: the alias answers for every type
