@@ -9,7 +9,7 @@ import { RRType } from '../resolver/wire/constants.js';
 import { decodeMessage, encodeQuery, recordText } from '../resolver/wire/decode.js';
 import type { Resolver } from '../resolver/resolver.js';
 import { tcpExchange, udpQuery } from './helpers/dns.js';
-import { a, manyA, startResolverRetrying, startUpstream } from './helpers/upstream.js';
+import { a, buildReply, manyA, startResolverRetrying, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 
 const DEMO = 'demo/demo-snapshot.json';
@@ -178,6 +178,36 @@ describe('forwarding', () => {
     const text = await metrics(metricsPort);
     for (const u of [first, second]) expect(text).toContain(`holdfast_upstream_errors_total{upstream="${u.address}",reason="timeout"} 1`);
     expect(text).toMatch(/holdfast_dns_requests_total\{transport="udp",qtype="A",rcode="SERVFAIL"\} 1/);
+  });
+
+  it('treats a malformed reply as a failure and moves on to the next upstream', async () => {
+    // Right ID and question, but the header promises an answer record that is not there.
+    const broken = await upstream({
+      kind: 'custom',
+      replies: (query) => {
+        const reply = buildReply(query, []);
+        reply.writeUInt16BE(1, 6);
+        return [reply];
+      },
+    });
+    const good = await upstream({ kind: 'answer', records: ANSWER });
+    const { port, metricsPort } = await resolverWith([broken, good]);
+    const reply = await udpQuery(port, encodeQuery(NAME, RRType.A, { id: 16 }));
+    expect(texts(reply.answers)).toEqual([`${NAME}. 120 IN A 192.0.2.80`]);
+    expect(await metrics(metricsPort)).toContain(`holdfast_upstream_errors_total{upstream="${broken.address}",reason="malformed"} 1`);
+  });
+
+  it('truncates a large UDP answer to what the client accepts', async () => {
+    const up = await upstream({ kind: 'answer', records: manyA(NAME, 40) });
+    const { port } = await resolverWith([up]);
+    const small = await udpQuery(port, encodeQuery(NAME, RRType.A, { ednsUdpSize: 512 }));
+    expect(small.raw.length).toBeLessThanOrEqual(512);
+    expect(small.tc).toBe(true);
+    expect(small.answers).toEqual([]);
+    expect(small.edns?.udpSize).toBe(1232);
+    const big = await udpQuery(port, encodeQuery(NAME, RRType.A, { ednsUdpSize: 1232 }));
+    expect(big.tc).toBe(false);
+    expect(big.answers).toHaveLength(40);
   });
 
   it('relays an upstream SERVFAIL as it is', async () => {

@@ -44,7 +44,9 @@ export type Behaviour =
   /** Answers over UDP from a second socket (another source port) only. */
   | { readonly kind: 'other-port'; readonly records: readonly ResourceRecord[] }
   /** Over UDP: an empty reply with TC set; over TCP: the full answer. */
-  | { readonly kind: 'truncate-udp'; readonly records: readonly ResourceRecord[] };
+  | { readonly kind: 'truncate-udp'; readonly records: readonly ResourceRecord[] }
+  /** Sends whatever `replies` builds for the query, in order. */
+  | { readonly kind: 'custom'; readonly replies: (query: Query) => readonly Buffer[] };
 
 /** A running fake upstream. */
 export interface FakeUpstream {
@@ -172,6 +174,8 @@ export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => 
         return transport === 'udp' ? [{ message: buildReply(query, b.records), fromOther: true }] : [{ message: buildReply(query, b.records) }];
       case 'truncate-udp':
         return [{ message: buildReply(query, b.records, { tc: transport === 'udp' }) }];
+      case 'custom':
+        return b.replies(query).map((message) => ({ message }));
     }
   }
 
