@@ -53,20 +53,33 @@ export function replyMatches(reply: Buffer, query: Buffer, questionEnd: number, 
   return true;
 }
 
+/** Settles once: the first of reply, error or timeout wins; `cleanup` releases the socket. */
+type Finish = (error: Error | undefined, reply?: Buffer) => void;
+function settleOnce(
+  resolve: (reply: Buffer) => void,
+  reject: (error: Error) => void,
+  timeoutMs: number,
+  timeoutMessage: string,
+  cleanup: () => void,
+): Finish {
+  let settled = false;
+  const finish: Finish = (error, reply) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    cleanup();
+    if (error) reject(error);
+    else resolve(reply as Buffer);
+  };
+  const timer = setTimeout(() => finish(new ExchangeError('timeout', timeoutMessage)), timeoutMs);
+  return finish;
+}
+
 /** Sends `message` (its ID already set to `id`) over UDP and waits for a matching reply. */
 export function exchangeUdp(upstream: Upstream, message: Buffer, questionEnd: number, id: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(isIPv6(upstream.host) ? 'udp6' : 'udp4');
-    let settled = false;
-    const finish = (error: Error | undefined, reply?: Buffer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.close();
-      if (error) reject(error);
-      else resolve(reply as Buffer);
-    };
-    const timer = setTimeout(() => finish(new ExchangeError('timeout', `no reply from ${upstream.label} in ${timeoutMs} ms`)), timeoutMs);
+    const finish = settleOnce(resolve, reject, timeoutMs, `no reply from ${upstream.label} in ${timeoutMs} ms`, () => socket.close());
     socket.on('error', (error) => finish(new ExchangeError('network', `${upstream.label}: ${error.message}`, { cause: error })));
     socket.on('message', (reply, rinfo) => {
       // Off-path spoofing defence: wrong source, wrong ID or wrong question is ignored, not accepted.
@@ -85,16 +98,7 @@ export function exchangeTcp(upstream: Upstream, message: Buffer, questionEnd: nu
   return new Promise((resolve, reject) => {
     const socket = connect({ host: upstream.host, port: upstream.port });
     let buffered: Buffer = Buffer.alloc(0);
-    let settled = false;
-    const finish = (error: Error | undefined, reply?: Buffer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(reply as Buffer);
-    };
-    const timer = setTimeout(() => finish(new ExchangeError('timeout', `no TCP reply from ${upstream.label} in ${timeoutMs} ms`)), timeoutMs);
+    const finish = settleOnce(resolve, reject, timeoutMs, `no TCP reply from ${upstream.label} in ${timeoutMs} ms`, () => socket.destroy());
     socket.on('error', (error) => finish(new ExchangeError('network', `${upstream.label} (tcp): ${error.message}`, { cause: error })));
     socket.on('close', () => finish(new ExchangeError('network', `${upstream.label} (tcp) closed the connection`)));
     socket.on('connect', () => {

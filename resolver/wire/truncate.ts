@@ -18,7 +18,13 @@ import type { RecordSpan } from './walk.js';
 export function truncateReply(reply: Buffer, limit: number): Buffer {
   if (reply.length <= limit) return reply;
   const layout = walkMessage(reply);
-  if (!layout) return reply.subarray(0, 12); // cannot happen for replies we built; never send more than the limit
+  if (!layout) {
+    // Cannot happen for replies we built or checked; still never send more than the limit.
+    const header = Buffer.from(reply.subarray(0, 12));
+    header.fill(0, 4, 12);
+    header.writeUInt16BE(header.readUInt16BE(2) | Flag.TC, 2);
+    return header;
+  }
   const opt = layout.records.find((r) => r.type === RRType.OPT && r.section === 'additional');
   const optBytes = opt ? reply.subarray(opt.start, opt.end) : undefined;
   const budget = limit - (optBytes?.length ?? 0);

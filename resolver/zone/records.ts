@@ -17,7 +17,7 @@
  * record owner inside the zone exists as an (empty) node, so that `svc.<zone>`,
  * `<ns>.svc.<zone>` and `_tcp.<svc>.<ns>.svc.<zone>` are NODATA, not NXDOMAIN.
  */
-import type { SnapshotV1, ServiceV1, EndpointV1 } from '../../snapshot/types.js';
+import type { SnapshotV1, ServiceV1, EndpointV1, PortV1 } from '../../snapshot/types.js';
 import { RRType } from '../wire/constants.js';
 import type { RData, ResourceRecord } from '../wire/records.js';
 import { dashedLabel, reverseName } from './reverse.js';
@@ -101,6 +101,12 @@ function published(service: ServiceV1): EndpointV1[] {
   return service.endpoints.filter((e) => e.ready || service.publishNotReadyAddresses);
 }
 
+/** §2.4.2 / §2.5.2: `_<port>._<proto>.<service>` SRV for a named port (unnamed ports have none). */
+function addSrv(zone: NodeSet, base: string, ttl: number, port: PortV1, weight: number, target: string): void {
+  if (port.name === '') return;
+  zone.add(`_${port.name}._${port.protocol.toLowerCase()}.${base}`, ttl, { type: 'SRV', priority: 0, weight, port: port.port, target });
+}
+
 /** Builds every record of the cluster zone from `snapshot`. */
 export function zoneRecords(snapshot: SnapshotV1, options: ZoneOptions): ZoneRecords {
   const apex = snapshot.clusterDomain;
@@ -137,16 +143,7 @@ export function zoneRecords(snapshot: SnapshotV1, options: ZoneOptions): ZoneRec
         zone.add(base, ttl, addressRecord(ip));
         reverse.add(reverseName(ip), ttl, { type: 'PTR', target: base });
       }
-      for (const port of service.ports) {
-        if (port.name === '') continue;
-        zone.add(`_${port.name}._${port.protocol.toLowerCase()}.${base}`, ttl, {
-          type: 'SRV',
-          priority: 0,
-          weight: 100,
-          port: port.port,
-          target: base,
-        });
-      }
+      for (const port of service.ports) addSrv(zone, base, ttl, port, 100, base);
       continue;
     }
     // Headless: the service name exists even with no ready endpoint (NODATA, not NXDOMAIN).
@@ -162,16 +159,7 @@ export function zoneRecords(snapshot: SnapshotV1, options: ZoneOptions): ZoneRec
         zone.add(base, ttl, addressRecord(ip));
         zone.add(host, ttl, addressRecord(ip));
         reverse.add(reverseName(ip), ttl, { type: 'PTR', target: host });
-        for (const port of endpoint.ports) {
-          if (port.name === '') continue;
-          zone.add(`_${port.name}._${port.protocol.toLowerCase()}.${base}`, ttl, {
-            type: 'SRV',
-            priority: 0,
-            weight: Math.max(1, Math.floor(100 / (srvCount.get(port.name) ?? 1))),
-            port: port.port,
-            target: host,
-          });
-        }
+        for (const port of endpoint.ports) addSrv(zone, base, ttl, port, Math.max(1, Math.floor(100 / (srvCount.get(port.name) ?? 1))), host);
       }
     }
   }
