@@ -17,6 +17,7 @@ import { verifySignature } from '../../snapshot/sign.js';
 import { parseSnapshot } from '../../snapshot/validate.js';
 import type { ResolverMetrics } from '../metrics.js';
 import type { DnsName } from '../wire/name.js';
+import type { SnapshotV1 } from '../../snapshot/types.js';
 import type { ZoneOptions } from '../zone/records.js';
 import { ClusterZone } from '../zone/zone.js';
 
@@ -53,6 +54,8 @@ const REASONS: Record<string, string> = {
 /** Holds the zone being served. */
 export class SnapshotStore {
   private zone: ClusterZone | undefined;
+  /** The snapshot behind `zone`, kept to rebuild the zone when zone options change. */
+  private snapshot: SnapshotV1 | undefined;
 
   constructor(
     private options: StoreOptions,
@@ -65,9 +68,22 @@ export class SnapshotStore {
     return this.zone;
   }
 
-  /** New keys or flags after a config reload; the current zone stays. */
+  /**
+   * New keys or flags after a config reload. The current snapshot stays; its zone
+   * is rebuilt when the zone options (TTL) changed.
+   */
   reconfigure(options: StoreOptions): void {
+    const rebuild = options.zone.ttl !== this.options.zone.ttl;
     this.options = options;
+    if (rebuild && this.snapshot) this.install(this.snapshot);
+  }
+
+  private install(snapshot: SnapshotV1): ClusterZone {
+    const zone = new ClusterZone(snapshot, this.options.zone);
+    this.zone = zone;
+    this.snapshot = snapshot;
+    this.metrics.setSnapshot(zone.generation, zone.createdAt, zone.stats.records);
+    return zone;
   }
 
   /** Verifies `bytes` and applies them when they are a newer snapshot. Never throws. */
@@ -107,10 +123,7 @@ export class SnapshotStore {
     if (current !== undefined && snapshot.generation < current) {
       throw new SnapshotError('HF_SNAPSHOT_ROLLBACK', `generation ${snapshot.generation} is older than the current ${current}`);
     }
-    const zone = new ClusterZone(snapshot, this.options.zone);
-    this.zone = zone;
-    this.metrics.setSnapshot(zone.generation, zone.createdAt, zone.stats.records);
-    return { result: 'applied', generation: zone.generation };
+    return { result: 'applied', generation: this.install(snapshot).generation };
   }
 
   private async persist(bytes: Buffer): Promise<void> {

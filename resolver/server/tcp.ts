@@ -12,6 +12,12 @@ import type { HostPort } from './address.js';
 import { formatHostPort } from './address.js';
 import type { Dispatcher } from './dispatch.js';
 
+/** Per-connection state: queries in flight and bytes not yet parsed. */
+interface ConnectionState {
+  inflight: number;
+  buffered: Buffer;
+}
+
 /** TCP limits. */
 export interface TcpOptions {
   readonly idleTimeoutMs: number;
@@ -23,7 +29,7 @@ export interface TcpOptions {
 /** A TCP listener. */
 export class TcpListener {
   private server: Server | undefined;
-  private readonly connections = new Map<Socket, { inflight: number }>();
+  private readonly connections = new Map<Socket, ConnectionState>();
 
   constructor(
     private readonly address: HostPort,
@@ -54,7 +60,7 @@ export class TcpListener {
       socket.destroy();
       return;
     }
-    const state = { inflight: 0 };
+    const state: ConnectionState = { inflight: 0, buffered: Buffer.alloc(0) };
     this.connections.set(socket, state);
     this.metrics.tcpConnections.set(this.connections.size);
     socket.setTimeout(this.options.idleTimeoutMs, () => socket.destroy());
@@ -63,30 +69,42 @@ export class TcpListener {
       this.connections.delete(socket);
       this.metrics.tcpConnections.set(this.connections.size);
     });
-    let buffered: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2) {
-        const length = buffered.readUInt16BE(0);
-        if (buffered.length < 2 + length) break;
-        const message = buffered.subarray(2, 2 + length);
-        buffered = buffered.subarray(2 + length);
-        this.serve(socket, state, message);
-      }
+      state.buffered = state.buffered.length === 0 ? chunk : Buffer.concat([state.buffered, chunk]);
+      this.drain(socket, state);
     });
   }
 
-  private serve(socket: Socket, state: { inflight: number }, message: Buffer): void {
+  /**
+   * Serves complete messages from the connection's buffer while fewer than the cap
+   * are in flight; at the cap, reading pauses and the rest waits in the buffer
+   * (at most what one read delivered) until replies bring the count down.
+   */
+  private drain(socket: Socket, state: ConnectionState): void {
+    const max = this.options.maxInflightPerConnection;
+    while (state.inflight < max && state.buffered.length >= 2) {
+      const length = state.buffered.readUInt16BE(0);
+      if (state.buffered.length < 2 + length) break;
+      const message = state.buffered.subarray(2, 2 + length);
+      state.buffered = state.buffered.subarray(2 + length);
+      this.serve(socket, state, message);
+    }
+    if (state.inflight >= max) socket.pause();
+    else if (this.server !== undefined && !socket.destroyed) socket.resume();
+  }
+
+  private serve(socket: Socket, state: ConnectionState, message: Buffer): void {
     const reply = this.dispatcher.handle(message, 'tcp');
     if (reply === undefined) return;
     if (!(reply instanceof Promise)) return write(socket, reply);
     state.inflight++;
-    if (state.inflight >= this.options.maxInflightPerConnection) socket.pause();
     void reply.then((bytes) => {
       state.inflight--;
       if (bytes) write(socket, bytes);
-      if (state.inflight < this.options.maxInflightPerConnection && !socket.destroyed) socket.resume();
-      if (state.inflight === 0 && this.server === undefined) socket.end();
+      if (socket.destroyed) return;
+      if (this.server === undefined) {
+        if (state.inflight === 0) socket.end(); // shutting down: nothing more will be read
+      } else this.drain(socket, state);
     });
   }
 

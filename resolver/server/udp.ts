@@ -46,9 +46,13 @@ export class UdpListener {
       return;
     }
     this.inflight++;
-    void reply.then((bytes) => {
-      if (bytes && this.socket) socket.send(bytes, port, host);
+    const done = () => {
       if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    };
+    // Counted as in flight until the datagram has left: closing the socket earlier would drop it.
+    void reply.then((bytes) => {
+      if (bytes && this.socket) socket.send(bytes, port, host, done);
+      else done();
     });
   }
 

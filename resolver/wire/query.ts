@@ -57,6 +57,9 @@ export type ParsedQuery =
       readonly edns: EdnsInfo | undefined;
     };
 
+/** ASCII upper case (folded, RFC 4343) or '.' and '\\' inside a label (escaped so they never alias a label boundary). */
+const NEEDS_FOLDING = /[A-Z.\\]/;
+
 interface NameRead {
   readonly name: string;
   readonly end: number;
@@ -74,12 +77,8 @@ function readQuestionName(buf: Buffer, offset: number): NameRead | undefined {
     if (len > 63) return undefined; // compression pointers and reserved label types have no place here
     total += len + 1;
     if (total > MAX_NAME_OCTETS || pos + 1 + len > buf.length) return undefined;
-    let label = '';
-    for (let i = pos + 1; i <= pos + len; i++) {
-      let c = buf[i] as number;
-      if (c >= 0x41 && c <= 0x5a) c += 0x20;
-      label += c === 0x2e ? '\\.' : c === 0x5c ? '\\\\' : String.fromCharCode(c);
-    }
+    let label = buf.toString('latin1', pos + 1, pos + 1 + len);
+    if (NEEDS_FOLDING.test(label)) label = label.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/[.\\]/g, (c) => `\\${c}`);
     name = name === '' ? label : `${name}.${label}`;
     pos += len + 1;
   }
