@@ -110,26 +110,38 @@ export class Resolver {
       new ForwardHandler(this.forwarder),
     ]);
     const dispatcher = new Dispatcher(chain, this.metrics, log.child({ part: 'dns' }));
-    for (const address of config.listen) {
-      const udp = new UdpListener(address, dispatcher);
-      this.udp.push(udp);
-      const bound = await udp.listen();
-      // TCP on the port UDP got, so that port 0 yields one port for both.
-      const tcp = new TcpListener(bound, dispatcher, this.metrics, {
-        idleTimeoutMs: config.tcpIdleTimeoutMs,
-        maxConnections: config.maxTcpConnections,
-        maxInflightPerConnection: 64,
-      });
-      this.tcp.push(tcp);
-      await tcp.listen();
-      this.dnsAddresses.push(bound);
-    }
+    for (const address of config.listen) this.dnsAddresses.push(await this.bindPair(address, dispatcher));
     this.serving = true;
     this.metrics.ready.set(1);
     log.info(
       { listen: this.dnsAddresses, metrics: this.metricsAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
       'resolver serving',
     );
+  }
+
+  /**
+   * Binds UDP, then TCP on the port UDP got, so that port 0 yields one port for
+   * both. With port 0 the TCP port may already be taken (e.g. by the local end of
+   * an outgoing connection): then both are released and another port is tried.
+   */
+  private async bindPair(address: HostPort, dispatcher: Dispatcher): Promise<HostPort> {
+    const tcpOptions = { idleTimeoutMs: this.config.tcpIdleTimeoutMs, maxConnections: this.config.maxTcpConnections, maxInflightPerConnection: 64 };
+    for (let attempt = 1; ; attempt++) {
+      const udp = new UdpListener(address, dispatcher);
+      const bound = await udp.listen();
+      const tcp = new TcpListener(bound, dispatcher, this.metrics, tcpOptions);
+      try {
+        await tcp.listen();
+      } catch (error) {
+        await udp.close(0);
+        const inUse = (error as { cause?: { code?: string } }).cause?.code === 'EADDRINUSE';
+        if (address.port === 0 && inUse && attempt < 10) continue;
+        throw error;
+      }
+      this.udp.push(udp);
+      this.tcp.push(tcp);
+      return bound;
+    }
   }
 
   /**

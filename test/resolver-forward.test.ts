@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RRType } from '../resolver/wire/constants.js';
+import { walkMessage } from '../resolver/wire/walk.js';
 import { decodeMessage, encodeQuery, recordText } from '../resolver/wire/decode.js';
 import type { Resolver } from '../resolver/resolver.js';
 import { tcpExchange, udpQuery, udpRaw } from './helpers/dns.js';
@@ -93,7 +94,10 @@ describe('forwarding', () => {
     expect(reply.rcode).toBe(0);
     expect(reply.questions[0]?.name).toBe(NAME);
     expect(texts(reply.answers)).toEqual([`${NAME}. 120 IN A 192.0.2.80`]);
-    expect(await metrics(metricsPort)).not.toMatch(/holdfast_upstream_errors_total\{/);
+    // The decoy is counted as a mismatch; the exchange itself did not fail.
+    const text = await metrics(metricsPort);
+    expect(text).toMatch(/holdfast_upstream_errors_total\{upstream="[^"]+",reason="mismatch"\} 1/);
+    expect(text).not.toMatch(/reason="(timeout|network|malformed)"/);
   });
 
   it('never accepts a reply to another question: SERVFAIL after the timeout', async () => {
@@ -213,6 +217,26 @@ describe('forwarding', () => {
     const big = await udpQuery(port, encodeQuery(NAME, RRType.A, { ednsUdpSize: 1232 }));
     expect(big.tc).toBe(false);
     expect(big.answers).toHaveLength(40);
+  });
+
+  it('adds our OPT when the client used EDNS and the upstream reply has none (RFC 6891 §7)', async () => {
+    // An upstream that ignores EDNS: its reply is built from the query with the OPT stripped.
+    const up = await upstream({
+      kind: 'custom',
+      replies: (q) => {
+        const plain = buildReply(q, ANSWER);
+        const walked = walkMessage(plain);
+        const opt = walked?.records.find((r) => r.type === RRType.OPT);
+        if (!opt) return [plain];
+        const cut = Buffer.from(plain.subarray(0, opt.start));
+        cut.writeUInt16BE(cut.readUInt16BE(10) - 1, 10);
+        return [cut];
+      },
+    });
+    const { port } = await resolverWith([up]);
+    const reply = await udpQuery(port, encodeQuery(NAME, RRType.A, { ednsUdpSize: 1232, dnssecOk: true }));
+    expect(texts(reply.answers)).toEqual([`${NAME}. 120 IN A 192.0.2.80`]);
+    expect(reply.edns).toEqual({ udpSize: 1232, version: 0, dnssecOk: true });
   });
 
   it('relays an upstream SERVFAIL as it is', async () => {

@@ -75,16 +75,28 @@ function settleOnce(
   return finish;
 }
 
-/** Sends `message` (its ID already set to `id`) over UDP and waits for a matching reply. */
-export function exchangeUdp(upstream: Upstream, message: Buffer, questionEnd: number, id: number, timeoutMs: number): Promise<Buffer> {
+/**
+ * Sends `message` (its ID already set to `id`) over UDP and waits for a matching
+ * reply; `onIgnored` is called for each datagram that does not match.
+ */
+export function exchangeUdp(
+  upstream: Upstream,
+  message: Buffer,
+  questionEnd: number,
+  id: number,
+  timeoutMs: number,
+  onIgnored: () => void = () => {},
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(isIPv6(upstream.host) ? 'udp6' : 'udp4');
     const finish = settleOnce(resolve, reject, timeoutMs, `no reply from ${upstream.label} in ${timeoutMs} ms`, () => socket.close());
     socket.on('error', (error) => finish(new ExchangeError('network', `${upstream.label}: ${error.message}`, { cause: error })));
     socket.on('message', (reply, rinfo) => {
       // Off-path spoofing defence: wrong source, wrong ID or wrong question is ignored, not accepted.
-      if (rinfo.port !== upstream.port || rinfo.address !== upstream.host) return;
-      if (!replyMatches(reply, message, questionEnd, id)) return;
+      if (rinfo.port !== upstream.port || rinfo.address !== upstream.host || !replyMatches(reply, message, questionEnd, id)) {
+        onIgnored();
+        return;
+      }
       finish(undefined, reply);
     });
     socket.send(message, upstream.port, upstream.host, (error) => {
@@ -94,7 +106,14 @@ export function exchangeUdp(upstream: Upstream, message: Buffer, questionEnd: nu
 }
 
 /** Sends `message` over TCP (RFC 7766, 2-byte length prefix) and reads one matching reply. */
-export function exchangeTcp(upstream: Upstream, message: Buffer, questionEnd: number, id: number, timeoutMs: number): Promise<Buffer> {
+export function exchangeTcp(
+  upstream: Upstream,
+  message: Buffer,
+  questionEnd: number,
+  id: number,
+  timeoutMs: number,
+  onIgnored: () => void = () => {},
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: upstream.host, port: upstream.port });
     let buffered: Buffer = Buffer.alloc(0);
@@ -115,6 +134,7 @@ export function exchangeTcp(upstream: Upstream, message: Buffer, questionEnd: nu
         const reply = buffered.subarray(2, 2 + length);
         buffered = buffered.subarray(2 + length);
         if (replyMatches(reply, message, questionEnd, id)) return finish(undefined, Buffer.from(reply));
+        onIgnored();
       }
     });
   });

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { ResolverMetrics } from '../metrics.js';
 import { EDNS_UDP_SIZE, Rcode, RRType } from '../wire/constants.js';
 import type { Query } from '../wire/query.js';
-import { composeReply, EMPTY_SECTIONS, Flag } from '../wire/reply.js';
+import { appendOpt, composeReply, EMPTY_SECTIONS, Flag } from '../wire/reply.js';
 import { walkMessage } from '../wire/walk.js';
 import { ExchangeError, exchangeTcp, exchangeUdp, randomId } from './exchange.js';
 import type { Upstream } from './exchange.js';
@@ -49,22 +49,25 @@ export class Forwarder {
     // Ask for no more than we would ever pass on over UDP.
     if (query.edns) message.writeUInt16BE(Math.min(query.edns.udpSize, EDNS_UDP_SIZE), query.edns.offset + 3);
     const started = performance.now();
+    const ignored = () => this.metrics.upstreamErrors.inc({ upstream: upstream.label, reason: 'mismatch' });
     let transport: 'udp' | 'tcp' = 'udp';
     try {
       this.metrics.upstreamRequests.inc({ upstream: upstream.label, transport });
-      let reply = await exchangeUdp(upstream, message, query.questionEnd, id, this.options.timeoutMs);
+      let reply = await exchangeUdp(upstream, message, query.questionEnd, id, this.options.timeoutMs, ignored);
       if (reply.readUInt16BE(2) & Flag.TC) {
         transport = 'tcp';
         this.metrics.upstreamRequests.inc({ upstream: upstream.label, transport });
-        reply = await exchangeTcp(upstream, message, query.questionEnd, id, this.options.timeoutMs);
+        reply = await exchangeTcp(upstream, message, query.questionEnd, id, this.options.timeoutMs, ignored);
       }
       const layout = walkMessage(reply);
       if (!layout) throw new ExchangeError('malformed', `malformed reply from ${upstream.label}`);
       this.metrics.upstreamDuration.observe({ upstream: upstream.label }, (performance.now() - started) / 1000);
-      // Restore the client's ID; advertise our buffer size in the upstream's OPT.
+      // Restore the client's ID; advertise our buffer size in the upstream's OPT,
+      // or add our OPT when the client used EDNS and the upstream did not (RFC 6891 §7).
       reply.writeUInt16BE(query.id, 0);
       const opt = layout.records.find((r) => r.type === RRType.OPT);
       if (opt) reply.writeUInt16BE(EDNS_UDP_SIZE, opt.ttlOffset - 2);
+      else if (query.edns) return appendOpt(reply, query.edns.dnssecOk);
       return reply;
     } catch (error) {
       const reason = error instanceof ExchangeError ? error.reason : 'network';

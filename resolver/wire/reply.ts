@@ -33,6 +33,15 @@ export function writeOpt(out: Buffer, offset: number, rcode: number, dnssecOk: b
   out.writeUInt16BE(0, offset + 9);
 }
 
+/** A copy of `reply` with our OPT appended and ARCOUNT raised by one. */
+export function appendOpt(reply: Buffer, dnssecOk: boolean): Buffer {
+  const out = Buffer.allocUnsafe(reply.length + OPT_SIZE);
+  reply.copy(out);
+  out.writeUInt16BE(reply.readUInt16BE(10) + 1, 10);
+  writeOpt(out, reply.length, 0, dnssecOk); // a header rcode needs no extended bits
+  return out;
+}
+
 /** The largest UDP reply the client accepts: 512 without EDNS, its buffer size capped at 1232 with it. */
 export function udpLimit(query: { readonly edns: EdnsInfo | undefined }): number {
   return query.edns ? Math.min(query.edns.udpSize, EDNS_UDP_SIZE) : CLASSIC_UDP_SIZE;
