@@ -33,6 +33,36 @@ export interface ResolverConfig {
   readonly snapshotPollMs: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /** Cluster-zone queries go to these (kube-dns) while no snapshot has ever been loaded. */
+  readonly clusterFallback: readonly Upstream[];
+  readonly upstreamPolicy: 'sequential' | 'fastest';
+  readonly cache: CacheConfig;
+  readonly corednsCompatibleMetrics: boolean;
+}
+
+/** Settings of the forwarding cache (RFC 8767 serve-stale, RFC 2308 negative caching). */
+export interface CacheConfig {
+  /** How long past expiry data may be served; 0 disables serve-stale. */
+  readonly serveStaleMs: number;
+  /** TTL of stale answers (RFC 8767 §4: 30 s recommended). */
+  readonly staleAnswerTtl: number;
+  /** Client-response timer: a client waiting this long for a refresh gets the stale answer. */
+  readonly clientTimeoutMs: number;
+  /** After a failed refresh, stale answers go out at once and the upstream is not asked again for this long. */
+  readonly failureRecheckMs: number;
+  /** Keep a positive answer when the upstream starts answering NXDOMAIN/NODATA (CoreDNS `prefer_positive`). */
+  readonly staleOnNxdomain: boolean;
+  readonly maxUpstreamInflight: number;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly minTtl: number;
+  readonly maxTtl: number;
+  readonly negativeMinTtl: number;
+  readonly negativeMaxTtl: number;
+  /** How long an upstream failure for a name with nothing cached is answered SERVFAIL without asking again. */
+  readonly servfailTtlMs: number;
+  /** Hits an entry needs before it is refreshed ahead of expiry; 0 disables prefetch. */
+  readonly prefetchHits: number;
 }
 
 type Kind = 'string' | 'list' | 'boolean';
@@ -55,6 +85,23 @@ export const OPTIONS = {
   'snapshot-poll-interval': { kind: 'string', default: '1s', help: 'how often the snapshot file is checked for changes' },
   'shutdown-grace': { kind: 'string', default: '5s', help: 'how long queries in progress may finish on SIGTERM' },
   'log-level': { kind: 'string', default: 'info', help: 'fatal, error, warn, info, debug or trace' },
+  'cluster-fallback': { kind: 'list', default: [], help: 'kube-dns ADDR[:PORT] for cluster-zone queries while no snapshot was ever loaded (repeatable; tcp:// forces TCP)' },
+  'upstream-policy': { kind: 'string', default: 'sequential', help: 'sequential (in order, next on failure) or fastest (lowest measured latency first)' },
+  'serve-stale': { kind: 'string', default: '24h', help: 'how long past expiry cached data may be served (RFC 8767); 0 turns serve-stale off' },
+  'stale-answer-ttl': { kind: 'string', default: '30s', help: 'TTL of stale answers' },
+  'client-timeout': { kind: 'string', default: '1800ms', help: 'a client waiting this long for a refresh gets the stale answer' },
+  'failure-recheck': { kind: 'string', default: '30s', help: 'after a failed refresh, serve stale at once and do not ask upstream again for this long' },
+  'stale-on-nxdomain': { kind: 'boolean', default: false, help: 'keep serving a positive answer when the upstream starts saying NXDOMAIN/NODATA' },
+  'max-upstream-inflight': { kind: 'string', default: '1000', help: 'upstream queries in flight at most; beyond it: stale data or SERVFAIL' },
+  'cache-max-entries': { kind: 'string', default: '100000', help: 'cache size bound in entries' },
+  'cache-max-bytes': { kind: 'string', default: '64MiB', help: 'cache size bound in bytes (KiB, MiB, GiB suffixes)' },
+  'cache-min-ttl': { kind: 'string', default: '0s', help: 'positive answers are kept at least this long' },
+  'cache-max-ttl': { kind: 'string', default: '1h', help: 'positive answers are kept at most this long before a refresh' },
+  'negative-min-ttl': { kind: 'string', default: '0s', help: 'negative answers (RFC 2308) are kept at least this long' },
+  'negative-max-ttl': { kind: 'string', default: '30m', help: 'negative answers are kept at most this long' },
+  'servfail-ttl': { kind: 'string', default: '5s', help: 'an upstream failure for an uncached name is answered SERVFAIL this long without asking again' },
+  'prefetch-hits': { kind: 'string', default: '2', help: 'hits after which an entry is refreshed shortly before expiry (with jitter); 0 turns prefetch off' },
+  'coredns-compatible-metrics': { kind: 'boolean', default: false, help: 'also export coredns_* metric names so node-local-dns dashboards keep working' },
 } as const satisfies Record<string, { kind: Kind; default: unknown; help: string }>;
 
 /** An option name. */
@@ -203,11 +250,21 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     }
     if (upstreamTexts.length === 0) problems.push('--upstream: none given and /etc/resolv.conf names no nameserver');
   }
-  const upstreams: Upstream[] = [];
-  for (const text of upstreamTexts) {
-    const hp = parseHostPort(text, 53);
-    if (typeof hp === 'string') problems.push(`${upstreamSource}: ${hp}`);
-    else upstreams.push({ ...hp, label: formatHostPort(hp) });
+  const upstreamList = (texts: readonly string[], source: string): Upstream[] => {
+    const out: Upstream[] = [];
+    for (const text of texts) {
+      const m = /^(udp|tcp):\/\/(.*)$/.exec(text);
+      const hp = parseHostPort(m?.[2] ?? text, 53);
+      if (typeof hp === 'string') problems.push(`${source}: ${hp}`);
+      else out.push({ ...hp, label: formatHostPort(hp), forceTcp: m?.[1] === 'tcp' });
+    }
+    return out;
+  };
+  const upstreams = upstreamList(upstreamTexts, upstreamSource);
+  const clusterFallback = upstreamList(list('cluster-fallback'), get('cluster-fallback').source);
+  const upstreamPolicy = str('upstream-policy') ?? 'sequential';
+  if (upstreamPolicy !== 'sequential' && upstreamPolicy !== 'fastest') {
+    problems.push(`${get('upstream-policy').source}: '${upstreamPolicy}' is not sequential or fastest`);
   }
   const [metricsListen] = hostPorts('metrics-listen', [str('metrics-listen') ?? '']);
 
@@ -217,11 +274,26 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined)) {
     problems.push('--trust-key: required to verify snapshots (or pass --allow-unsigned for a demo)');
   }
-  const maxTcpText = str('max-tcp-connections') ?? '';
-  const maxTcpConnections = Number(maxTcpText);
-  if (!Number.isInteger(maxTcpConnections) || maxTcpConnections < 1) {
-    problems.push(`${get('max-tcp-connections').source}: '${maxTcpText}' is not a positive integer`);
-  }
+  const integer = (key: OptionName, min: number): number => {
+    const text = str(key) ?? '';
+    const n = Number(text);
+    if (text === '' || !Number.isInteger(n) || n < min) {
+      problems.push(`${get(key).source}: '${text}' is not an integer of at least ${min}`);
+      return min;
+    }
+    return n;
+  };
+  const bytes = (key: OptionName): number => {
+    const text = str(key) ?? '';
+    const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/.exec(text);
+    if (!m) {
+      problems.push(`${get(key).source}: '${text}' is not a size (e.g. 65536, 512KiB, 64MiB, 1GiB)`);
+      return 0;
+    }
+    return Number(m[1]) * ({ B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] ?? 'B'] ?? 1);
+  };
+  const seconds = (key: OptionName) => Math.floor(duration(key, 0) / 1000);
+  const maxTcpConnections = integer('max-tcp-connections', 1);
   const logLevel = str('log-level') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`${get('log-level').source}: '${logLevel}' is not one of fatal, error, warn, info, debug, trace, silent`);
@@ -244,7 +316,29 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     snapshotPollMs: duration('snapshot-poll-interval', 100),
     shutdownGraceMs: duration('shutdown-grace', 0),
     logLevel,
+    clusterFallback,
+    upstreamPolicy: upstreamPolicy === 'fastest' ? 'fastest' : 'sequential',
+    cache: {
+      serveStaleMs: duration('serve-stale', 0),
+      staleAnswerTtl: seconds('stale-answer-ttl'),
+      clientTimeoutMs: duration('client-timeout', 0),
+      failureRecheckMs: duration('failure-recheck', 0),
+      staleOnNxdomain: get('stale-on-nxdomain').value === true,
+      maxUpstreamInflight: integer('max-upstream-inflight', 1),
+      maxEntries: integer('cache-max-entries', 1),
+      maxBytes: bytes('cache-max-bytes'),
+      minTtl: seconds('cache-min-ttl'),
+      maxTtl: seconds('cache-max-ttl'),
+      negativeMinTtl: seconds('negative-min-ttl'),
+      negativeMaxTtl: seconds('negative-max-ttl'),
+      servfailTtlMs: duration('servfail-ttl', 0),
+      prefetchHits: integer('prefetch-hits', 0),
+    },
+    corednsCompatibleMetrics: get('coredns-compatible-metrics').value === true,
   };
+  if (config.cache.minTtl > config.cache.maxTtl) problems.push(`--cache-min-ttl: larger than --cache-max-ttl`);
+  if (config.cache.negativeMinTtl > config.cache.negativeMaxTtl) problems.push(`--negative-min-ttl: larger than --negative-max-ttl`);
+  if (config.cache.maxBytes < 4096 && problems.length === 0) problems.push(`${get('cache-max-bytes').source}: at least 4KiB`);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

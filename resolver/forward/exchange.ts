@@ -17,6 +17,8 @@ export interface Upstream {
   readonly port: number;
   /** `host:port` (IPv6 in brackets), used as the metrics label. */
   readonly label: string;
+  /** Always use TCP (`tcp://` in the configuration), as node-local-dns does toward kube-dns. */
+  readonly forceTcp: boolean;
 }
 
 /** Why an exchange failed. */

@@ -10,8 +10,21 @@ import { EDNS_UDP_SIZE, Rcode, RRType } from '../wire/constants.js';
 import type { Query } from '../wire/query.js';
 import { appendOpt, composeReply, EMPTY_SECTIONS, Flag } from '../wire/reply.js';
 import { walkMessage } from '../wire/walk.js';
+import type { MessageLayout } from '../wire/walk.js';
 import { ExchangeError, exchangeTcp, exchangeUdp, randomId } from './exchange.js';
 import type { Upstream } from './exchange.js';
+
+/** Result of one {@link Forwarder.exchange}. */
+export type UpstreamOutcome =
+  | {
+      readonly ok: true;
+      /** The upstream's reply, validated (source, ID, question), with the query's ID restored. */
+      readonly reply: Buffer;
+      readonly layout: MessageLayout;
+      /** Label of the upstream that answered. */
+      readonly upstream: string;
+    }
+  | { readonly ok: false; readonly reason: 'timeout' | 'network' | 'malformed' | 'unavailable' };
 
 /** Settings of the forwarder. */
 export interface ForwarderOptions {
@@ -33,16 +46,39 @@ export class Forwarder {
     this.options = options;
   }
 
-  /** Resolves `query` upstream; always resolves to a reply for the client. */
-  async forward(query: Query): Promise<Buffer> {
-    for (const upstream of this.options.upstreams) {
-      const reply = await this.tryUpstream(upstream, query);
-      if (reply) return reply;
-    }
-    return composeReply(query, Rcode.SERVFAIL, false, EMPTY_SECTIONS);
+  /**
+   * False when every upstream is known to be failing (callers then serve stale
+   * data at once instead of waiting, RFC 8767 §5).
+   */
+  healthy(): boolean {
+    return true;
   }
 
-  private async tryUpstream(upstream: Upstream, query: Query): Promise<Buffer | undefined> {
+  /** Asks the upstreams (in order, next on failure) and returns the first validated reply. */
+  async exchange(query: Query): Promise<UpstreamOutcome> {
+    let reason: 'timeout' | 'network' | 'malformed' | 'unavailable' = 'unavailable';
+    for (const upstream of this.options.upstreams) {
+      const outcome = await this.tryUpstream(upstream, query);
+      if (outcome.ok) return outcome;
+      reason = outcome.reason;
+    }
+    return { ok: false, reason };
+  }
+
+  /** Resolves `query` upstream; always resolves to a reply for the client (SERVFAIL when all fail). */
+  async forward(query: Query): Promise<Buffer> {
+    const outcome = await this.exchange(query);
+    if (!outcome.ok) return composeReply(query, Rcode.SERVFAIL, false, EMPTY_SECTIONS);
+    // Advertise our buffer size in the upstream's OPT, or add our OPT when the
+    // client used EDNS and the upstream did not (RFC 6891 §7).
+    const { reply, layout } = outcome;
+    const opt = layout.records.find((r) => r.type === RRType.OPT);
+    if (opt) reply.writeUInt16BE(EDNS_UDP_SIZE, opt.ttlOffset - 2);
+    else if (query.edns) return appendOpt(reply, query.edns.dnssecOk);
+    return reply;
+  }
+
+  private async tryUpstream(upstream: Upstream, query: Query): Promise<UpstreamOutcome> {
     const id = randomId();
     const message = Buffer.from(query.raw);
     message.writeUInt16BE(id, 0);
@@ -62,18 +98,13 @@ export class Forwarder {
       const layout = walkMessage(reply);
       if (!layout) throw new ExchangeError('malformed', `malformed reply from ${upstream.label}`);
       this.metrics.upstreamDuration.observe({ upstream: upstream.label }, (performance.now() - started) / 1000);
-      // Restore the client's ID; advertise our buffer size in the upstream's OPT,
-      // or add our OPT when the client used EDNS and the upstream did not (RFC 6891 §7).
       reply.writeUInt16BE(query.id, 0);
-      const opt = layout.records.find((r) => r.type === RRType.OPT);
-      if (opt) reply.writeUInt16BE(EDNS_UDP_SIZE, opt.ttlOffset - 2);
-      else if (query.edns) return appendOpt(reply, query.edns.dnssecOk);
-      return reply;
+      return { ok: true, reply, layout, upstream: upstream.label };
     } catch (error) {
       const reason = error instanceof ExchangeError ? error.reason : 'network';
       this.metrics.upstreamErrors.inc({ upstream: upstream.label, reason });
       this.log.debug({ upstream: upstream.label, transport, reason, err: error }, 'upstream exchange failed');
-      return undefined;
+      return { ok: false, reason };
     }
   }
 }
