@@ -26,6 +26,15 @@ export class ResolverMetrics {
   readonly upstreamErrors: Counter<'upstream' | 'reason'>;
   readonly upstreamDuration: Histogram<'upstream'>;
   readonly ready: Gauge;
+  readonly cacheHits: Counter<'type'>;
+  readonly cacheMisses: Counter;
+  readonly cacheStale: Counter<'reason'>;
+  readonly cachePrefetches: Counter;
+  readonly cacheCoalesced: Counter;
+  readonly cacheEvictions: Counter;
+  readonly cacheOverflow: Counter;
+  readonly cacheFailureHits: Counter;
+  private cacheState: () => { entries: number; bytes: number; inflight: number } = () => ({ entries: 0, bytes: 0, inflight: 0 });
   private snapshotCreatedAt: number | undefined;
   private readonly requestChildren = new Map<string, { inc(): void }>();
   private readonly udpDuration: { observe(v: number): void };
@@ -110,6 +119,65 @@ export class ResolverMetrics {
       registers,
     });
     this.ready = new Gauge({ name: 'holdfast_ready', help: '1 when the resolver is serving, else 0.', registers });
+    this.cacheHits = new Counter({
+      name: 'holdfast_cache_hits_total',
+      help: 'Answers served from fresh cache entries, by type (success, denial).',
+      labelNames: ['type'],
+      registers,
+    });
+    this.cacheMisses = new Counter({ name: 'holdfast_cache_misses_total', help: 'Queries with nothing usable in the cache.', registers });
+    this.cacheStale = new Counter({
+      name: 'holdfast_cache_stale_served_total',
+      help: 'Stale answers served (RFC 8767), by reason: client_timeout, refresh_failed, recheck, upstream_down, overflow, kept_positive.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.cachePrefetches = new Counter({ name: 'holdfast_cache_prefetches_total', help: 'Refreshes of popular entries started before expiry.', registers });
+    this.cacheCoalesced = new Counter({
+      name: 'holdfast_cache_coalesced_total',
+      help: 'Queries that joined an upstream query already in flight for the same key instead of sending their own.',
+      registers,
+    });
+    this.cacheEvictions = new Counter({ name: 'holdfast_cache_evictions_total', help: 'Entries evicted by the entry or byte bound.', registers });
+    this.cacheOverflow = new Counter({
+      name: 'holdfast_cache_overflow_total',
+      help: 'Queries that needed the upstream when --max-upstream-inflight queries were already in flight (answered stale or SERVFAIL).',
+      registers,
+    });
+    this.cacheFailureHits = new Counter({
+      name: 'holdfast_cache_servfail_hits_total',
+      help: 'SERVFAIL answers given from a recent upstream failure for an uncached name, without asking again.',
+      registers,
+    });
+    new Gauge({
+      name: 'holdfast_cache_entries',
+      help: 'Entries in the cache.',
+      registers,
+      collect() {
+        this.set(self.cacheState().entries);
+      },
+    });
+    new Gauge({
+      name: 'holdfast_cache_bytes',
+      help: 'Bytes counted toward --cache-max-bytes.',
+      registers,
+      collect() {
+        this.set(self.cacheState().bytes);
+      },
+    });
+    new Gauge({
+      name: 'holdfast_cache_upstream_inflight',
+      help: 'Upstream queries the cache has in flight (after coalescing).',
+      registers,
+      collect() {
+        this.set(self.cacheState().inflight);
+      },
+    });
+  }
+
+  /** Where the cache gauges read their values at scrape time. */
+  setCacheState(provider: () => { entries: number; bytes: number; inflight: number }): void {
+    this.cacheState = provider;
   }
 
   /** Records the snapshot now being served. */

@@ -1,0 +1,138 @@
+/**
+ * Cache entries: an upstream reply kept as encoded bytes, ready to be patched
+ * per hit (ID, RD/CD, the client's question, decremented TTLs, our OPT) with no
+ * dns2 encode (STYLE.md). What may be stored follows CoreDNS `plugin/cache`:
+ * no truncated replies, no SERVFAIL/REFUSED as data, no negative answer without
+ * an SOA (RFC 2308 §5), OPT stripped before storing; positive and negative TTLs
+ * are clamped separately.
+ */
+import { HEADER_SIZE, Rcode, RRType } from '../wire/constants.js';
+import type { Query } from '../wire/query.js';
+import { Flag, OPT_SIZE, writeOpt } from '../wire/reply.js';
+import type { MessageLayout } from '../wire/walk.js';
+
+/** TTL clamps, in seconds. */
+export interface TtlLimits {
+  readonly minTtl: number;
+  readonly maxTtl: number;
+  readonly negativeMinTtl: number;
+  readonly negativeMaxTtl: number;
+}
+
+/** A stored answer. Times are milliseconds on the cache's clock. */
+export interface CacheEntry {
+  /** The reply without OPT, ID 0. */
+  readonly body: Buffer;
+  /** Offsets of every record's TTL field in `body`. */
+  readonly ttlOffsets: readonly number[];
+  readonly rcode: number;
+  /** NXDOMAIN or NODATA (RFC 2308). */
+  readonly negative: boolean;
+  /** TTL given to the entry after clamping, seconds. */
+  readonly ttl: number;
+  readonly storedAt: number;
+  readonly expiresAt: number;
+  /** Beyond this, not even a stale answer is given (RFC 8767 max-stale). */
+  readonly staleUntil: number;
+  /** After this, a hit on a popular entry triggers a refresh (jittered per entry). */
+  readonly prefetchAt: number;
+  /** The query that fetched it, reused to refresh it. */
+  readonly query: Query;
+  /** Hits since stored. */
+  hits: number;
+  /** When the last refresh failed (failure-recheck timer), if it did. */
+  failedAt: number | undefined;
+}
+
+/** Why a reply is not stored. */
+export type Uncacheable = 'truncated' | 'rcode' | 'no-soa' | 'zero-ttl' | 'opt-not-last';
+
+/** Options of {@link makeEntry}. */
+export interface EntryOptions {
+  readonly limits: TtlLimits;
+  readonly now: number;
+  readonly serveStaleMs: number;
+  /** A number in [0, 1) choosing where in the prefetch window this entry refreshes. */
+  readonly jitter: number;
+}
+
+const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+
+/** SOA MINIMUM: the last 32 bits of the SOA RDATA (RFC 1035 §3.3.13). */
+function soaMinimum(reply: Buffer, recordEnd: number): number {
+  return reply.readUInt32BE(recordEnd - 4);
+}
+
+/**
+ * Turns a validated upstream reply into an entry, or says why it cannot be one.
+ * Positive: TTL = smallest record TTL. Negative: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
+ */
+export function makeEntry(reply: Buffer, layout: MessageLayout, query: Query, options: EntryOptions): CacheEntry | Uncacheable {
+  const flags = reply.readUInt16BE(2);
+  if (flags & Flag.TC) return 'truncated';
+  const rcode = flags & 0xf;
+  if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return 'rcode';
+  const records = layout.records;
+  const optIndex = records.findIndex((r) => r.type === RRType.OPT);
+  if (optIndex >= 0 && optIndex !== records.length - 1) return 'opt-not-last';
+  const kept = optIndex >= 0 ? records.slice(0, optIndex) : records;
+  const answers = kept.filter((r) => r.section === 'answer').length;
+  const negative = rcode === Rcode.NXDOMAIN || answers === 0;
+  let ttl: number;
+  if (negative) {
+    const soa = kept.find((r) => r.section === 'authority' && r.type === RRType.SOA);
+    if (!soa) return 'no-soa';
+    ttl = clamp(Math.min(reply.readUInt32BE(soa.ttlOffset), soaMinimum(reply, soa.end)), options.limits.negativeMinTtl, options.limits.negativeMaxTtl);
+  } else {
+    ttl = clamp(Math.min(...kept.map((r) => reply.readUInt32BE(r.ttlOffset))), options.limits.minTtl, options.limits.maxTtl);
+  }
+  if (ttl <= 0) return 'zero-ttl';
+  const end = optIndex >= 0 ? (records[optIndex]?.start ?? reply.length) : reply.length;
+  const body = Buffer.from(reply.subarray(0, end));
+  body.writeUInt16BE(0, 0);
+  if (optIndex >= 0) body.writeUInt16BE(body.readUInt16BE(10) - 1, 10);
+  const ttlMs = ttl * 1000;
+  const expiresAt = options.now + ttlMs;
+  return {
+    body,
+    ttlOffsets: kept.map((r) => r.ttlOffset),
+    rcode,
+    negative,
+    ttl,
+    storedAt: options.now,
+    expiresAt,
+    staleUntil: expiresAt + options.serveStaleMs,
+    // Refresh somewhere in the last 5–15 % of the TTL, so entries stored together
+    // are not refreshed together.
+    prefetchAt: expiresAt - Math.round(ttlMs * (0.05 + 0.1 * options.jitter)),
+    query,
+    hits: 0,
+    failedAt: undefined,
+  };
+}
+
+/**
+ * The reply to `query` from `entry`: the client's ID, RD and CD, its question
+ * (its case), AA cleared (a cache is not the authority), every TTL set to
+ * `ttl`, and our OPT when the query had one.
+ */
+export function renderEntry(entry: CacheEntry, query: Query, ttl: number): Buffer {
+  const optLen = query.edns ? OPT_SIZE : 0;
+  const out = Buffer.allocUnsafe(entry.body.length + optLen);
+  entry.body.copy(out);
+  out.writeUInt16BE(query.id, 0);
+  const flags = out.readUInt16BE(2) & ~(Flag.RD | Flag.CD | Flag.AA);
+  out.writeUInt16BE(flags | (query.raw.readUInt16BE(2) & (Flag.RD | Flag.CD)), 2);
+  query.raw.copy(out, HEADER_SIZE, HEADER_SIZE, query.questionEnd);
+  for (const offset of entry.ttlOffsets) out.writeUInt32BE(ttl, offset);
+  if (optLen) {
+    out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
+    writeOpt(out, entry.body.length, 0, query.edns?.dnssecOk ?? false);
+  }
+  return out;
+}
+
+/** Seconds left before `entry` expires at `now` (0 once expired). */
+export function remainingTtl(entry: CacheEntry, now: number): number {
+  return Math.max(0, Math.floor((entry.expiresAt - now) / 1000));
+}

@@ -1,0 +1,55 @@
+/**
+ * The bounded store behind the cache (lru-cache): a cap on entries and on bytes,
+ * least recently used evicted first. Expiry is not left to lru-cache: entries
+ * outlive their TTL on purpose, to be served stale (RFC 8767), and the cache
+ * handler decides with its own clock when they are too old.
+ */
+import { LRUCache } from 'lru-cache';
+import type { CacheEntry } from './entry.js';
+import type { CacheKey } from './key.js';
+
+/** Rough per-entry overhead beyond the reply bytes (objects, key, offsets), counted toward the byte bound. */
+const ENTRY_OVERHEAD = 200;
+
+/** Entries by key, bounded by count and bytes. */
+export class CacheStore {
+  private readonly lru: LRUCache<CacheKey, CacheEntry>;
+  /** Entries pushed out by the bounds (not replaced, not deleted). */
+  evictions = 0;
+
+  constructor(maxEntries: number, maxBytes: number, onEvict: () => void = () => {}) {
+    this.lru = new LRUCache<CacheKey, CacheEntry>({
+      max: maxEntries,
+      maxSize: maxBytes,
+      sizeCalculation: (entry, key) => entry.body.length + key.length + entry.ttlOffsets.length * 8 + ENTRY_OVERHEAD,
+      dispose: (_entry, _key, reason) => {
+        if (reason === 'evict') {
+          this.evictions++;
+          onEvict();
+        }
+      },
+    });
+  }
+
+  get(key: CacheKey): CacheEntry | undefined {
+    return this.lru.get(key);
+  }
+
+  set(key: CacheKey, entry: CacheEntry): void {
+    this.lru.set(key, entry);
+  }
+
+  delete(key: CacheKey): void {
+    this.lru.delete(key);
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.lru.size;
+  }
+
+  /** Bytes counted toward the byte bound. */
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+}
