@@ -21,8 +21,11 @@ export interface Upstream {
   readonly forceTcp: boolean;
 }
 
-/** Why an exchange failed. */
-export type ExchangeFailure = 'timeout' | 'network' | 'malformed';
+/**
+ * Why an exchange failed. `overload`: no room for another query on this
+ * upstream's sockets (a local limit, not a fault of the upstream).
+ */
+export type ExchangeFailure = 'timeout' | 'network' | 'malformed' | 'overload';
 
 /** Error of a failed exchange; `reason` is the metrics label. */
 export class ExchangeError extends Error {

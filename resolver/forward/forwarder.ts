@@ -1,18 +1,28 @@
 /**
- * Plain forwarding of names the resolver does not own: each upstream in order,
- * UDP first, TCP when the reply is truncated (RFC 7766 §5), next upstream on a
- * failure, SERVFAIL when every upstream failed. The reply keeps the upstream's
- * content with the client's ID restored and our EDNS buffer size advertised.
+ * Forwarding of names the resolver does not own, to several upstreams with
+ * health tracking. Per upstream: a pool of UDP sockets on random source ports,
+ * persistent pipelined TCP connections (for TC retries, RFC 7766 §5, and for
+ * `tcp://` upstreams), and a circuit breaker with a background probe. Upstreams
+ * are tried in config order (`sequential`) or by smoothed latency (`fastest`),
+ * skipping open circuits, next on failure. Replies are validated (source, ID,
+ * question) and carry the client's ID; `forward` turns a total failure into
+ * SERVFAIL.
  */
 import type { Logger } from 'pino';
 import type { ResolverMetrics } from '../metrics.js';
 import { EDNS_UDP_SIZE, Rcode, RRType } from '../wire/constants.js';
 import type { Query } from '../wire/query.js';
-import { appendOpt, composeReply, EMPTY_SECTIONS, Flag } from '../wire/reply.js';
+import { appendOpt, composeReply, EMPTY_SECTIONS } from '../wire/reply.js';
 import { walkMessage } from '../wire/walk.js';
 import type { MessageLayout } from '../wire/walk.js';
-import { ExchangeError, exchangeTcp, exchangeUdp, randomId } from './exchange.js';
+import { UpstreamClient } from './client.js';
+import { ExchangeError } from './exchange.js';
 import type { Upstream } from './exchange.js';
+import { UpstreamMetrics } from './metrics.js';
+import { orderClients } from './policy.js';
+import type { UpstreamPolicy } from './policy.js';
+import { DEFAULT_TUNING } from './tuning.js';
+import type { ForwarderTuning } from './tuning.js';
 
 /** Result of one {@link Forwarder.exchange}. */
 export type UpstreamOutcome =
@@ -31,34 +41,62 @@ export interface ForwarderOptions {
   readonly upstreams: readonly Upstream[];
   /** Per-try timeout for one upstream exchange. */
   readonly timeoutMs: number;
+  /** Order of upstreams: config order (default) or lowest smoothed latency first. */
+  readonly policy?: UpstreamPolicy;
+  /** Pool, circuit and probe settings; unset fields take {@link DEFAULT_TUNING}. Read at construction only. */
+  readonly tuning?: Partial<ForwarderTuning>;
 }
+
+/** Key of an upstream whose state survives a reconfiguration. */
+const keyOf = (u: Upstream) => `${u.forceTcp ? 'tcp' : 'udp'}|${u.label}`;
 
 /** Forwards queries to upstream resolvers. */
 export class Forwarder {
+  private readonly tuning: ForwarderTuning;
+  private readonly upstreamMetrics: UpstreamMetrics;
+  private clients: UpstreamClient[] = [];
+  private closed = false;
+
   constructor(
     private options: ForwarderOptions,
     private readonly metrics: ResolverMetrics,
     private readonly log: Logger,
-  ) {}
-
-  /** Replaces the upstream list and timeout (config reload). */
-  reconfigure(options: ForwarderOptions): void {
-    this.options = options;
+  ) {
+    this.tuning = Object.freeze({ ...DEFAULT_TUNING, ...options.tuning });
+    this.upstreamMetrics = new UpstreamMetrics(metrics.registry);
+    this.clients = this.build(options.upstreams, new Map());
   }
 
   /**
-   * False when every upstream is known to be failing (callers then serve stale
-   * data at once instead of waiting, RFC 8767 §5).
+   * Replaces the upstream list, timeout and policy (config reload). Upstreams
+   * still listed keep their sockets, circuit and latency; removed ones are closed.
    */
-  healthy(): boolean {
-    return true;
+  reconfigure(options: ForwarderOptions): void {
+    if (this.closed) return;
+    const old = new Map(this.clients.map((c) => [keyOf(c.upstream), c]));
+    this.options = options;
+    this.clients = this.build(options.upstreams, old);
+    for (const client of old.values()) client.close();
   }
 
-  /** Asks the upstreams (in order, next on failure) and returns the first validated reply. */
+  /**
+   * False when every upstream is known to be failing (all circuits open, or no
+   * upstream at all): callers then serve stale data at once instead of waiting,
+   * RFC 8767 §5.
+   */
+  healthy(): boolean {
+    return !this.closed && this.clients.some((c) => !c.circuit.open);
+  }
+
+  /**
+   * Asks the upstreams in policy order, skipping open circuits (all open: the
+   * first one is still tried), next on failure, and returns the first validated reply.
+   */
   async exchange(query: Query): Promise<UpstreamOutcome> {
+    if (this.closed) return { ok: false, reason: 'unavailable' };
     let reason: 'timeout' | 'network' | 'malformed' | 'unavailable' = 'unavailable';
-    for (const upstream of this.options.upstreams) {
-      const outcome = await this.tryUpstream(upstream, query);
+    for (const client of orderClients(this.clients, this.options.policy ?? 'sequential')) {
+      const outcome = await this.tryUpstream(client, query);
       if (outcome.ok) return outcome;
       reason = outcome.reason;
     }
@@ -78,33 +116,55 @@ export class Forwarder {
     return reply;
   }
 
-  private async tryUpstream(upstream: Upstream, query: Query): Promise<UpstreamOutcome> {
-    const id = randomId();
+  /** Releases every socket, connection and timer; queries in flight fail. Idempotent. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const client of this.clients) client.close();
+      this.clients = [];
+    }
+    return Promise.resolve();
+  }
+
+  private build(upstreams: readonly Upstream[], reuse: Map<string, UpstreamClient>): UpstreamClient[] {
+    const out: UpstreamClient[] = [];
+    for (const upstream of upstreams) {
+      const key = keyOf(upstream);
+      if (out.some((c) => keyOf(c.upstream) === key)) continue; // listed twice: one state
+      const kept = reuse.get(key);
+      reuse.delete(key);
+      out.push(kept ?? new UpstreamClient(upstream, this.tuning, () => this.options.timeoutMs, this.metrics, this.upstreamMetrics, this.log));
+    }
+    return out;
+  }
+
+  private async tryUpstream(client: UpstreamClient, query: Query): Promise<UpstreamOutcome> {
+    const { label } = client.upstream;
     const message = Buffer.from(query.raw);
-    message.writeUInt16BE(id, 0);
     // Ask for no more than we would ever pass on over UDP.
     if (query.edns) message.writeUInt16BE(Math.min(query.edns.udpSize, EDNS_UDP_SIZE), query.edns.offset + 3);
     const started = performance.now();
-    const ignored = () => this.metrics.upstreamErrors.inc({ upstream: upstream.label, reason: 'mismatch' });
-    let transport: 'udp' | 'tcp' = 'udp';
+    let transport: 'udp' | 'tcp' = client.upstream.forceTcp ? 'tcp' : 'udp';
     try {
-      this.metrics.upstreamRequests.inc({ upstream: upstream.label, transport });
-      let reply = await exchangeUdp(upstream, message, query.questionEnd, id, this.options.timeoutMs, ignored);
-      if (reply.readUInt16BE(2) & Flag.TC) {
-        transport = 'tcp';
-        this.metrics.upstreamRequests.inc({ upstream: upstream.label, transport });
-        reply = await exchangeTcp(upstream, message, query.questionEnd, id, this.options.timeoutMs, ignored);
-      }
+      const { reply } = await client.send(message, query.questionEnd, (t) => (transport = t));
       const layout = walkMessage(reply);
-      if (!layout) throw new ExchangeError('malformed', `malformed reply from ${upstream.label}`);
-      this.metrics.upstreamDuration.observe({ upstream: upstream.label }, (performance.now() - started) / 1000);
+      if (!layout) throw new ExchangeError('malformed', `malformed reply from ${label}`);
+      // Any valid reply, SERVFAIL included, shows the upstream is up.
+      client.circuit.success();
+      const ms = performance.now() - started;
+      client.observeRtt(ms);
+      this.metrics.upstreamDuration.observe({ upstream: label }, ms / 1000);
       reply.writeUInt16BE(query.id, 0);
-      return { ok: true, reply, layout, upstream: upstream.label };
+      return { ok: true, reply, layout, upstream: label };
     } catch (error) {
       const reason = error instanceof ExchangeError ? error.reason : 'network';
-      this.metrics.upstreamErrors.inc({ upstream: upstream.label, reason });
-      this.log.debug({ upstream: upstream.label, transport, reason, err: error }, 'upstream exchange failed');
-      return { ok: false, reason };
+      this.metrics.upstreamErrors.inc({ upstream: label, reason });
+      if (reason === 'timeout' || reason === 'network') {
+        client.circuit.failure();
+        if (reason === 'timeout') client.observeRtt(this.options.timeoutMs);
+      }
+      this.log.debug({ upstream: label, transport, reason, err: error }, 'upstream exchange failed');
+      return { ok: false, reason: reason === 'overload' ? 'unavailable' : reason };
     }
   }
 }
