@@ -3,7 +3,8 @@
  * transports together, and owns the ordered start-up and shutdown
  * (fastify.js: not ready → stop accepting → drain with a deadline → close → flush).
  *
- * The handler chain is declared here, once: cluster zone → forwarder.
+ * The handler chain is declared here, once: cluster zone → forwarding cache
+ * (which asks the upstreams, or kube-dns for cluster names with --cluster-fallback).
  */
 import type { KeyObject } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -13,7 +14,12 @@ import { loadPublicKey } from '../snapshot/keys.js';
 import type { ResolverConfig } from './config.js';
 import { Forwarder } from './forward/forwarder.js';
 import { ClusterZoneHandler } from './handlers/cluster.js';
-import { ForwardHandler } from './handlers/forward.js';
+import { CacheHandler } from './cache/handler.js';
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
+import { isSubdomain } from './wire/name.js';
+import { isReverseName } from './zone/reverse.js';
+import type { Query } from './wire/query.js';
 import { startHttp } from './http.js';
 import { loadSnapshotFile, SnapshotFileWatcher } from './intake/file-watch.js';
 import { SnapshotStore } from './intake/store.js';
@@ -55,11 +61,16 @@ export class Resolver {
   readonly metrics = new ResolverMetrics();
   readonly store: SnapshotStore;
   private readonly forwarder: Forwarder;
+  /** kube-dns, for cluster-zone names the snapshot does not answer (--cluster-fallback). */
+  private readonly fallback: Forwarder | undefined;
+  private cache: CacheHandler | undefined;
   private readonly udp: UdpListener[] = [];
   private readonly tcp: TcpListener[] = [];
   private http: Server | undefined;
   private watcher: SnapshotFileWatcher | undefined;
   private serving = false;
+  private clock: Clock = systemClock;
+  private random: () => number = Math.random;
   private stopping: Promise<void> | undefined;
   /** Addresses actually bound (ports resolved when 0 was asked for). */
   readonly dnsAddresses: HostPort[] = [];
@@ -72,15 +83,21 @@ export class Resolver {
   ) {
     this.store = new SnapshotStore(storeOptions(config, keys), this.metrics, log.child({ part: 'intake' }));
     this.forwarder = new Forwarder({ upstreams: config.upstreams, timeoutMs: config.upstreamTimeoutMs }, this.metrics, log.child({ part: 'forward' }));
+    this.fallback =
+      config.clusterFallback.length > 0
+        ? new Forwarder({ upstreams: config.clusterFallback, timeoutMs: config.upstreamTimeoutMs }, this.metrics, log.child({ part: 'fallback' }))
+        : undefined;
   }
 
   /**
    * Starts everything in order: operations endpoint (not ready), persisted
    * snapshot, snapshot file, DNS listeners, then ready.
    */
-  static async start(config: ResolverConfig, log: Logger): Promise<Resolver> {
+  static async start(config: ResolverConfig, log: Logger, deps: { clock?: Clock; random?: () => number } = {}): Promise<Resolver> {
     const keys = await loadTrustedKeys(config.trustKeys);
     const resolver = new Resolver(config, keys, log);
+    resolver.clock = deps.clock ?? systemClock;
+    resolver.random = deps.random ?? Math.random;
     try {
       await resolver.startParts();
     } catch (error) {
@@ -106,8 +123,8 @@ export class Resolver {
     if (!this.store.current()) log.warn({ clusterDomain: config.clusterDomain }, 'no snapshot loaded: cluster-zone queries get SERVFAIL until one is');
 
     const chain = buildChain([
-      new ClusterZoneHandler(() => this.store.current(), config.clusterDomain),
-      new ForwardHandler(this.forwarder),
+      new ClusterZoneHandler(() => this.store.current(), config.clusterDomain, this.fallback !== undefined),
+      this.cacheHandler(),
     ]);
     const dispatcher = new Dispatcher(chain, this.metrics, log.child({ part: 'dns' }));
     for (const address of config.listen) this.dnsAddresses.push(await this.bindPair(address, dispatcher));
@@ -117,6 +134,15 @@ export class Resolver {
       { listen: this.dnsAddresses, metrics: this.metricsAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
       'resolver serving',
     );
+  }
+
+  private cacheHandler(): CacheHandler {
+    const domain = this.config.clusterDomain;
+    const fallback = this.fallback;
+    const route = (query: Query) =>
+      fallback && (isSubdomain(query.name, domain) || isReverseName(query.name)) ? fallback : this.forwarder;
+    this.cache = new CacheHandler({ config: this.config.cache, clock: this.clock, route, random: this.random }, this.metrics, this.log.child({ part: 'cache' }));
+    return this.cache;
   }
 
   /**
@@ -156,6 +182,11 @@ export class Resolver {
     }
     this.store.reconfigure(storeOptions(next, keys));
     this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs });
+    this.fallback?.reconfigure({ upstreams: next.clusterFallback, timeoutMs: next.upstreamTimeoutMs });
+    if ((next.clusterFallback.length > 0) !== (this.fallback !== undefined)) {
+      this.log.warn('adding or removing --cluster-fallback takes effect at the next restart');
+    }
+    this.cache?.reconfigure(next.cache);
     this.log.level = next.logLevel;
     if (next.snapshotFile !== this.config.snapshotFile) {
       await this.watcher?.close();

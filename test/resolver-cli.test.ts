@@ -286,7 +286,9 @@ describe('running', () => {
     const mark = proc.logs.length;
     proc.child.kill('SIGHUP');
     await proc.waitLog('configuration reloaded', mark);
-    expect((await udpQuery(port, encodeQuery(NAME, RRType.A))).answers.map(recordText)).toEqual([`${NAME}. 60 IN A 192.0.2.2`]);
+    // The first answer is cached (TTL 60), so the new upstream is seen through a name not asked before.
+    expect((await udpQuery(port, encodeQuery(NAME, RRType.A))).answers.map(recordText)).toEqual([`${NAME}. 60 IN A 192.0.2.1`]);
+    expect((await udpQuery(port, encodeQuery('new.example.com', RRType.A))).answers.map(recordText)).toEqual([`${NAME}. 60 IN A 192.0.2.2`]);
     expect(upstreamA.count() - before.a).toBe(1);
     expect(upstreamB.count() - before.b).toBe(1);
   });

@@ -132,7 +132,7 @@ export function renderEntry(entry: CacheEntry, query: Query, ttl: number): Buffe
   return out;
 }
 
-/** Seconds left before `entry` expires at `now` (0 once expired). */
+/** The TTL to send at `now`: the entry's TTL less the whole seconds it has been stored (0 once expired), as CoreDNS does. */
 export function remainingTtl(entry: CacheEntry, now: number): number {
-  return Math.max(0, Math.floor((entry.expiresAt - now) / 1000));
+  return Math.max(0, entry.ttl - Math.floor((now - entry.storedAt) / 1000));
 }

@@ -1,6 +1,7 @@
 /**
  * Handler for the cluster zone: answers from the current snapshot's zone. Until a
- * snapshot is loaded it answers SERVFAIL for the cluster domain and never
+ * snapshot is loaded, cluster-domain queries go on to the cache, which asks
+ * kube-dns, when --cluster-fallback is set; without it they get SERVFAIL, never
  * NXDOMAIN (DESIGN.md: a resolver without data must not deny that names exist).
  */
 import type { Handler, Next, RequestContext } from '../pipeline.js';
@@ -19,6 +20,7 @@ export class ClusterZoneHandler implements Handler {
   constructor(
     private readonly current: () => ClusterZone | undefined,
     private readonly clusterDomain: DnsName,
+    private readonly hasFallback: boolean,
   ) {}
 
   serve(query: Query, ctx: RequestContext, next: Next): Buffer | Promise<Buffer> {
@@ -31,7 +33,7 @@ export class ClusterZoneHandler implements Handler {
       }
       return zone.answer(query);
     }
-    if (isSubdomain(query.name, this.clusterDomain) && !isSubdomain(query.name, `pod.${this.clusterDomain}` as DnsName)) {
+    if (!this.hasFallback && isSubdomain(query.name, this.clusterDomain) && !isSubdomain(query.name, `pod.${this.clusterDomain}` as DnsName)) {
       return composeReply(query, Rcode.SERVFAIL, false, EMPTY_SECTIONS);
     }
     return next(query, ctx);
