@@ -27,6 +27,16 @@ export interface ReceivedQuery {
   readonly type: number;
   /** The UDP payload size of the query's OPT, or undefined without EDNS. */
   readonly ednsUdpSize: number | undefined;
+  /** The client's source port (UDP: of the datagram; TCP: of the connection). */
+  readonly sourcePort: number;
+  /** TCP only: serial number (1, 2, ...) of the accepted connection the query came on. */
+  readonly connection: number | undefined;
+}
+
+/** Options of {@link startUpstream}. */
+export interface UpstreamOptions {
+  /** Delay before each reply is sent, fixed or per query (ms). */
+  readonly delayMs?: number | ((q: ReceivedQuery) => number);
 }
 
 /** How the fake upstream treats queries. */
@@ -46,7 +56,13 @@ export type Behaviour =
   /** Over UDP: an empty reply with TC set; over TCP: the full answer. */
   | { readonly kind: 'truncate-udp'; readonly records: readonly ResourceRecord[] }
   /** Sends whatever `replies` builds for the query, in order. */
-  | { readonly kind: 'custom'; readonly replies: (query: Query) => readonly Buffer[] };
+  | { readonly kind: 'custom'; readonly replies: (query: Query) => readonly Buffer[] }
+  /**
+   * Over TCP: holds the answers on each connection until `batch` queries came,
+   * then sends them in reverse order, written in pieces of `chunk` bytes (all in
+   * one write when unset). Over UDP: answers at once.
+   */
+  | { readonly kind: 'reverse-tcp'; readonly batch: number; readonly records: (query: Query) => readonly ResourceRecord[]; readonly chunk?: number };
 
 /** A running fake upstream. */
 export interface FakeUpstream {
@@ -59,6 +75,14 @@ export interface FakeUpstream {
   count(transport?: 'udp' | 'tcp'): number;
   /** Changes the behaviour for the next queries. */
   setBehaviour(behaviour: Behaviour | ((q: ReceivedQuery) => Behaviour)): void;
+  /** TCP connections accepted so far. */
+  tcpAccepted(): number;
+  /** TCP connections open now. */
+  tcpOpen(): number;
+  /** Closes every open TCP connection from the server side. */
+  dropTcp(): void;
+  /** Changes the delay before replies (ms, fixed or per query). */
+  setDelay(delayMs: number | ((q: ReceivedQuery) => number)): void;
   /** Resolves once `n` queries in total have been received (rejects after `timeoutMs`). */
   waitForQueries(n: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -109,8 +133,23 @@ function frame(message: Buffer): Buffer {
 }
 
 /** Starts a fake upstream on 127.0.0.1 (UDP and TCP on the same free port). */
-export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => Behaviour) = { kind: 'answer', records: [] }): Promise<FakeUpstream> {
+export async function startUpstream(
+  initial: Behaviour | ((q: ReceivedQuery) => Behaviour) = { kind: 'answer', records: [] },
+  options: UpstreamOptions = {},
+): Promise<FakeUpstream> {
   let behaviour = initial;
+  let delay = options.delayMs ?? 0;
+  let accepted = 0;
+  let closed = false;
+  const delayOf = (q: ReceivedQuery) => (typeof delay === 'function' ? delay(q) : delay);
+  /** Runs `send` now, or after the configured delay unless the fake closed meanwhile. */
+  const later = (q: ReceivedQuery, send: () => void) => {
+    const ms = delayOf(q);
+    if (ms <= 0) return send();
+    setTimeout(() => {
+      if (!closed) send();
+    }, ms);
+  };
   const queries: ReceivedQuery[] = [];
   const waiters: { n: number; wake: () => void }[] = [];
   const tcpSockets = new Set<Socket>();
@@ -138,11 +177,20 @@ export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => 
   const udpSocket = udp;
   const port = udpSocket.address().port;
 
-  function record(transport: 'udp' | 'tcp', bytes: Buffer): { received: ReceivedQuery; query: Query } | undefined {
+  function record(transport: 'udp' | 'tcp', bytes: Buffer, sourcePort = 0, connection?: number): { received: ReceivedQuery; query: Query } | undefined {
     const parsed = parseQuery(bytes);
     if (parsed.kind !== 'query') return undefined;
     const q = parsed.query;
-    const received: ReceivedQuery = { transport, bytes: Buffer.from(bytes), id: q.id, name: q.name, type: q.type, ednsUdpSize: q.edns ? bytes.readUInt16BE(q.edns.offset + 3) : undefined };
+    const received: ReceivedQuery = {
+      transport,
+      bytes: Buffer.from(bytes),
+      id: q.id,
+      name: q.name,
+      type: q.type,
+      ednsUdpSize: q.edns ? bytes.readUInt16BE(q.edns.offset + 3) : undefined,
+      sourcePort,
+      connection,
+    };
     queries.push(received);
     for (const w of waiters.filter((w) => queries.length >= w.n)) {
       waiters.splice(waiters.indexOf(w), 1);
@@ -176,18 +224,23 @@ export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => 
         return [{ message: buildReply(query, b.records, { tc: transport === 'udp' }) }];
       case 'custom':
         return b.replies(query).map((message) => ({ message }));
+      case 'reverse-tcp':
+        return [{ message: buildReply(query, b.records(query)) }];
     }
   }
 
   udpSocket.on('message', (msg, rinfo) => {
-    const got = record('udp', msg);
+    const got = record('udp', msg, rinfo.port);
     if (!got) return;
-    for (const { message, fromOther } of respond('udp', got.received, got.query)) {
-      (fromOther ? other : udpSocket).send(message, rinfo.port, rinfo.address);
-    }
+    const replies = respond('udp', got.received, got.query);
+    later(got.received, () => {
+      for (const { message, fromOther } of replies) (fromOther ? other : udpSocket).send(message, rinfo.port, rinfo.address);
+    });
   });
 
   function onTcp(socket: Socket): void {
+    const serial = ++accepted;
+    const held: Buffer[] = [];
     tcpSockets.add(socket);
     socket.on('close', () => tcpSockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -197,11 +250,38 @@ export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => 
       while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
         const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
         buffered = buffered.subarray(2 + msg.length);
-        const got = record('tcp', msg);
+        const got = record('tcp', msg, socket.remotePort ?? 0, serial);
         if (!got) continue;
-        for (const { message } of respond('tcp', got.received, got.query)) socket.write(frame(message));
+        const b = typeof behaviour === 'function' ? behaviour(got.received) : behaviour;
+        const replies = respond('tcp', got.received, got.query);
+        if (b.kind === 'reverse-tcp') {
+          held.push(...replies.map(({ message }) => frame(message)));
+          if (held.length >= b.batch) writeReversed(socket, held.splice(0).reverse(), b.chunk);
+          continue;
+        }
+        later(got.received, () => {
+          if (!socket.destroyed) for (const { message } of replies) socket.write(frame(message));
+        });
       }
     });
+  }
+
+  /** Writes `frames` as one byte stream, in pieces of `chunk` bytes a few ms apart when set. */
+  function writeReversed(socket: Socket, frames: Buffer[], chunk: number | undefined): void {
+    const bytes = Buffer.concat(frames);
+    if (!chunk) {
+      socket.write(bytes);
+      return;
+    }
+    socket.setNoDelay(true);
+    let offset = 0;
+    const step = () => {
+      if (closed || socket.destroyed || offset >= bytes.length) return;
+      socket.write(bytes.subarray(offset, offset + chunk));
+      offset += chunk;
+      setTimeout(step, 2);
+    };
+    step();
   }
 
   const server = tcp;
@@ -212,6 +292,14 @@ export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => 
     count: (transport) => (transport ? queries.filter((q) => q.transport === transport).length : queries.length),
     setBehaviour: (next) => {
       behaviour = next;
+    },
+    tcpAccepted: () => accepted,
+    tcpOpen: () => tcpSockets.size,
+    dropTcp: () => {
+      for (const s of tcpSockets) s.destroy();
+    },
+    setDelay: (next) => {
+      delay = next;
     },
     waitForQueries: (n, timeoutMs = 3000) =>
       queries.length >= n
@@ -227,6 +315,7 @@ export async function startUpstream(initial: Behaviour | ((q: ReceivedQuery) => 
             });
           }),
     close: async () => {
+      closed = true;
       for (const s of tcpSockets) s.destroy();
       await Promise.all([
         new Promise<void>((resolve) => server.close(() => resolve())),
