@@ -351,3 +351,17 @@ describe('outage: the upstream goes silent', () => {
     expect(up.count() - 40).toBeLessThanOrEqual(40); // at most once per name in the 30 s recheck interval
   }, 20_000);
 });
+
+describe('--cluster-fallback', () => {
+  it('sends cluster names to kube-dns through the cache until a snapshot is loaded, other names to the upstream', async () => {
+    const kubeDns = await upstream((q) => ({ kind: 'answer', records: [a(q.name, '10.96.0.99', 30)] }));
+    const other = await upstream((q) => ({ kind: 'answer', records: [a(q.name, '192.0.2.23', 30)] }));
+    const { ask } = await cached(other, { 'cluster-fallback': [kubeDns.address] as never, 'allow-unsigned': true });
+    expect(answersOf(await ask('web.default.svc.cluster.local'))).toEqual(['web.default.svc.cluster.local. 30 IN A 10.96.0.99']);
+    expect(answersOf(await ask('web.default.svc.cluster.local'))).toEqual(['web.default.svc.cluster.local. 30 IN A 10.96.0.99']);
+    expect(answersOf(await ask('x.pod.cluster.local'))).toEqual(['x.pod.cluster.local. 30 IN A 10.96.0.99']);
+    expect(answersOf(await ask('www.example.com'))).toEqual(['www.example.com. 30 IN A 192.0.2.23']);
+    expect(kubeDns.count()).toBe(2);
+    expect(other.count()).toBe(1);
+  });
+});
