@@ -82,7 +82,7 @@ export class Resolver {
     private readonly log: Logger,
   ) {
     this.store = new SnapshotStore(storeOptions(config, keys), this.metrics, log.child({ part: 'intake' }));
-    this.forwarder = new Forwarder({ upstreams: config.upstreams, timeoutMs: config.upstreamTimeoutMs }, this.metrics, log.child({ part: 'forward' }));
+    this.forwarder = new Forwarder({ upstreams: config.upstreams, timeoutMs: config.upstreamTimeoutMs, policy: config.upstreamPolicy }, this.metrics, log.child({ part: 'forward' }));
     this.fallback =
       config.clusterFallback.length > 0
         ? new Forwarder({ upstreams: config.clusterFallback, timeoutMs: config.upstreamTimeoutMs }, this.metrics, log.child({ part: 'fallback' }))
@@ -181,7 +181,7 @@ export class Resolver {
       this.log.warn('listen addresses changed in the configuration: they take effect at the next restart');
     }
     this.store.reconfigure(storeOptions(next, keys));
-    this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs });
+    this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
     this.fallback?.reconfigure({ upstreams: next.clusterFallback, timeoutMs: next.upstreamTimeoutMs });
     if ((next.clusterFallback.length > 0) !== (this.fallback !== undefined)) {
       this.log.warn('adding or removing --cluster-fallback takes effect at the next restart');
@@ -208,6 +208,7 @@ export class Resolver {
       const grace = this.config.shutdownGraceMs;
       await this.watcher?.close();
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
+      await Promise.all([this.forwarder.close(), this.fallback?.close()]);
       const http = this.http;
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()).closeAllConnections());
       this.log.info('resolver stopped');
