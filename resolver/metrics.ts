@@ -10,6 +10,14 @@ import { QTYPE_NAMES, RCODE_NAMES } from './wire/constants.js';
 /** Why a packet was dropped without a reply. */
 export type DropReason = 'short' | 'response' | 'overload';
 
+/** What the cache reports at scrape time. */
+export interface CacheState {
+  readonly entries: number;
+  readonly negative: number;
+  readonly bytes: number;
+  readonly inflight: number;
+}
+
 /** All resolver metrics. One instance per resolver. */
 export class ResolverMetrics {
   readonly registry = new Registry();
@@ -34,7 +42,7 @@ export class ResolverMetrics {
   readonly cacheEvictions: Counter;
   readonly cacheOverflow: Counter;
   readonly cacheFailureHits: Counter;
-  private cacheState: () => { entries: number; bytes: number; inflight: number } = () => ({ entries: 0, bytes: 0, inflight: 0 });
+  private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0 });
   private snapshotCreatedAt: number | undefined;
   private readonly requestChildren = new Map<string, { inc(): void }>();
   private readonly udpDuration: { observe(v: number): void };
@@ -151,10 +159,13 @@ export class ResolverMetrics {
     });
     new Gauge({
       name: 'holdfast_cache_entries',
-      help: 'Entries in the cache.',
+      help: 'Entries in the cache, by type: success (positive answers) and denial (NXDOMAIN/NODATA).',
+      labelNames: ['type'],
       registers,
       collect() {
-        this.set(self.cacheState().entries);
+        const state = self.cacheState();
+        this.set({ type: 'success' }, state.entries - state.negative);
+        this.set({ type: 'denial' }, state.negative);
       },
     });
     new Gauge({
@@ -176,7 +187,7 @@ export class ResolverMetrics {
   }
 
   /** Where the cache gauges read their values at scrape time. */
-  setCacheState(provider: () => { entries: number; bytes: number; inflight: number }): void {
+  setCacheState(provider: () => CacheState): void {
     this.cacheState = provider;
   }
 

@@ -26,6 +26,8 @@ import { SnapshotStore } from './intake/store.js';
 import type { StoreOptions } from './intake/store.js';
 import { ResolverMetrics } from './metrics.js';
 import { buildChain } from './pipeline.js';
+import { registerCorednsMetrics } from './coredns-metrics.js';
+import { formatHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
 import { Dispatcher } from './server/dispatch.js';
 import { TcpListener } from './server/tcp.js';
@@ -128,6 +130,10 @@ export class Resolver {
     ]);
     const dispatcher = new Dispatcher(chain, this.metrics, log.child({ part: 'dns' }));
     for (const address of config.listen) this.dnsAddresses.push(await this.bindPair(address, dispatcher));
+    if (config.corednsCompatibleMetrics) {
+      const first = this.dnsAddresses[0];
+      registerCorednsMetrics(this.metrics.registry, first ? `dns://${formatHostPort(first)}` : 'dns://');
+    }
     this.serving = true;
     this.metrics.ready.set(1);
     log.info(

@@ -365,3 +365,29 @@ describe('--cluster-fallback', () => {
     expect(other.count()).toBe(1);
   });
 });
+
+describe('--coredns-compatible-metrics', () => {
+  it('exports the node-local-dns (CoreDNS) names with the same figures', async () => {
+    const up = await upstream((q) => ({ kind: 'answer', records: [a(q.name, '192.0.2.24', 30)] }));
+    const { ask, metricsPort } = await cached(up, { 'coredns-compatible-metrics': true });
+    await ask('m1.example.com');
+    await ask('m1.example.com');
+    await ask('m2.example.com', RRType.AAAA);
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(text).toMatch(/^coredns_dns_requests_total\{server="dns:\/\/127\.0\.0\.1:\d+",zone="\.",view="",proto="udp",family="1",type="A"\} 2$/m);
+    expect(text).toMatch(/^coredns_dns_requests_total\{.*type="AAAA"\} 1$/m);
+    expect(text).toMatch(/^coredns_dns_responses_total\{.*rcode="NOERROR",plugin=""\} 3$/m);
+    expect(text).toMatch(/^coredns_cache_hits_total\{.*type="success"\} 1$/m);
+    expect(text).toMatch(/^coredns_cache_misses_total\{.*\} 2$/m);
+    expect(text).toMatch(/^coredns_cache_entries\{.*type="success"\} 2$/m);
+    expect(text).toMatch(/^coredns_dns_request_duration_seconds_count\{.*\} 3$/m);
+    expect(text).toMatch(/^coredns_forward_requests_total\{to="127\.0\.0\.1:\d+"\} 2$/m);
+    expect(text).toMatch(/^# TYPE coredns_dns_request_duration_seconds histogram$/m);
+  });
+
+  it('is off by default', async () => {
+    const up = await upstream({ kind: 'servfail' });
+    const { metricsPort } = await cached(up);
+    expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).not.toContain('coredns_');
+  });
+});

@@ -86,7 +86,7 @@ export class CacheHandler implements Handler {
     this.random = options.random ?? Math.random;
     this.store = new CacheStore(options.config.maxEntries, options.config.maxBytes, () => metrics.cacheEvictions.inc());
     this.failures = new LRUCache({ max: 10_000 });
-    metrics.setCacheState(() => ({ entries: this.store.size, bytes: this.store.bytes, inflight: this.flights.size }));
+    metrics.setCacheState(() => ({ entries: this.store.size, negative: this.store.negatives, bytes: this.store.bytes, inflight: this.flights.size }));
   }
 
   /** Applies reloadable settings (TTL limits, stale timers, in-flight bound); sizes need a restart. */

@@ -16,13 +16,16 @@ export class CacheStore {
   private readonly lru: LRUCache<CacheKey, CacheEntry>;
   /** Entries pushed out by the bounds (not replaced, not deleted). */
   evictions = 0;
+  /** Negative (NXDOMAIN/NODATA) entries among them, for the entries-by-type gauge. */
+  negatives = 0;
 
   constructor(maxEntries: number, maxBytes: number, onEvict: () => void = () => {}) {
     this.lru = new LRUCache<CacheKey, CacheEntry>({
       max: maxEntries,
       maxSize: maxBytes,
       sizeCalculation: (entry, key) => entry.body.length + key.length + entry.ttlOffsets.length * 8 + ENTRY_OVERHEAD,
-      dispose: (_entry, _key, reason) => {
+      dispose: (entry, _key, reason) => {
+        if (entry.negative) this.negatives--;
         if (reason === 'evict') {
           this.evictions++;
           onEvict();
@@ -37,6 +40,7 @@ export class CacheStore {
 
   set(key: CacheKey, entry: CacheEntry): void {
     this.lru.set(key, entry);
+    if (entry.negative && this.lru.peek(key) === entry) this.negatives++;
   }
 
   delete(key: CacheKey): void {
