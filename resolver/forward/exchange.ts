@@ -4,6 +4,10 @@
  * a fresh socket on a random source port, the reply must come from the
  * upstream's address and port, carry our ID and echo our question; anything
  * else is ignored until the timeout.
+ *
+ * `exchangeUdp`/`exchangeTcp` are one-shot exchanges (a socket per query); the
+ * forwarder itself uses the pooled sockets of `udp-pool.ts` and `tcp-pool.ts`,
+ * which apply the same checks.
  */
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
