@@ -1,8 +1,13 @@
 /**
- * Cluster-zone throughput, side by side in one run: holdfast's resolver and a
- * bare node:dgram server answering from a Map (the Node ceiling), each pinned to
- * one core, loaded in alternating rounds by dnsperf (or the built-in generator
- * when dnsperf is absent). Prints per-round figures, the medians and the ratio.
+ * Throughput side by side in one run, each server pinned to one core and loaded
+ * in alternating rounds by dnsperf (or the built-in generator when dnsperf is
+ * absent):
+ * - `bare`: a node:dgram server answering from a Map (the Node ceiling);
+ * - `zone`: holdfast answering the cluster zone from a snapshot;
+ * - `cache`: holdfast answering the same names from its forwarding cache (its
+ *   cluster domain is elsewhere, its upstream is the bare server, and the cache
+ *   is warmed before the rounds, so every measured query is a hit).
+ * Prints per-round figures, the medians and the ratios to the ceiling.
  *
  * Usage: npm run bench -- throughput [--seconds 10] [--rounds 3] [--loadgen dnsperf|node]
  */
@@ -80,31 +85,40 @@ export async function throughput(argv: string[]): Promise<void> {
   writeFileSync(config, `listen: [127.0.0.1:0]\nmetrics-listen: 127.0.0.1:0\nupstream: [127.0.0.1:9]\nallow-unsigned: true\nsnapshot-file: ${snapshotPath}\nlog-level: info\n`);
 
   const bare = await startServer([join(root, 'dist/bench/bare-server.js'), '0', snapshotPath, queryFile], (l) => (l.startsWith('{"port"') ? (JSON.parse(l) as { port: number }).port : undefined));
-  const holdfast = await startServer([join(root, 'bin/holdfast'), 'resolver', '--config', config], (l) => {
-    if (!l.includes('resolver serving')) return undefined;
-    return (JSON.parse(l) as { listen: { port: number }[] }).listen[0]?.port;
-  });
+  const servingPort = (l: string) => (l.includes('resolver serving') ? (JSON.parse(l) as { listen: { port: number }[] }).listen[0]?.port : undefined);
+  const holdfast = await startServer([join(root, 'bin/holdfast'), 'resolver', '--config', config], servingPort);
+  const cacheConfig = join(dir, 'cache.yaml');
+  writeFileSync(
+    cacheConfig,
+    `listen: [127.0.0.1:0]\nmetrics-listen: 127.0.0.1:0\nupstream: [127.0.0.1:${bare.port}]\ncluster-domain: cache.invalid\n` +
+      'cache-min-ttl: 1h\ncache-max-ttl: 1h\nnegative-min-ttl: 1h\nnegative-max-ttl: 1h\nlog-level: info\n',
+  );
+  const cache = await startServer([join(root, 'bin/holdfast'), 'resolver', '--config', cacheConfig], servingPort);
   const queries = lines.map((l) => {
     const [name = '', type = 'A'] = l.split(' ');
     return encodeQuery(name, typeCode(type));
   });
   const load = async (port: number) => (loadgen === 'dnsperf' ? dnsperf(port, queryFile, seconds) : (await runLoad(port, queries, seconds)).qps);
-  process.stdout.write(`cluster-zone throughput: ${lines.length} distinct queries, ${rounds} rounds of ${seconds}s each, load generator ${loadgen}, servers pinned to CPU 0\n`);
-  const results = { bare: [] as number[], holdfast: [] as number[] };
+  process.stdout.write(`throughput: ${lines.length} distinct queries, ${rounds} rounds of ${seconds}s each, load generator ${loadgen}, servers pinned to CPU 0\n`);
+  const results = { bare: [] as number[], zone: [] as number[], cache: [] as number[] };
   try {
     await load(holdfast.port); // warm-up: JIT and templates
+    await load(cache.port); // warm-up: fills the cache
     for (let r = 1; r <= rounds; r++) {
-      for (const [name, server] of [['bare', bare], ['holdfast', holdfast]] as const) {
+      for (const [name, server] of [['bare', bare], ['zone', holdfast], ['cache', cache]] as const) {
         const qps = await load(server.port);
         results[name].push(qps);
         process.stdout.write(`  round ${r} ${name.padEnd(8)} ${qps.toFixed(0).padStart(8)} q/s\n`);
       }
     }
   } finally {
-    bare.child.kill('SIGTERM');
-    holdfast.child.kill('SIGTERM');
+    for (const server of [bare, holdfast, cache]) server.child.kill('SIGTERM');
   }
   const b = median(results.bare);
-  const h = median(results.holdfast);
-  process.stdout.write(`median: bare node:dgram ${b.toFixed(0)} q/s, holdfast ${h.toFixed(0)} q/s, ratio holdfast/bare ${(h / b).toFixed(2)}\n`);
+  const z = median(results.zone);
+  const c = median(results.cache);
+  process.stdout.write(
+    `median: bare node:dgram ${b.toFixed(0)} q/s, holdfast cluster zone ${z.toFixed(0)} q/s (${(z / b).toFixed(2)} of bare), ` +
+      `holdfast cache hits ${c.toFixed(0)} q/s (${(c / b).toFixed(2)} of bare, ${(c / z).toFixed(2)} of zone)\n`,
+  );
 }
