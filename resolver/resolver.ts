@@ -87,7 +87,7 @@ export class Resolver {
     this.forwarder = new Forwarder({ upstreams: config.upstreams, timeoutMs: config.upstreamTimeoutMs, policy: config.upstreamPolicy }, this.metrics, log.child({ part: 'forward' }));
     this.fallback =
       config.clusterFallback.length > 0
-        ? new Forwarder({ upstreams: config.clusterFallback, timeoutMs: config.upstreamTimeoutMs }, this.metrics, log.child({ part: 'fallback' }))
+        ? new Forwarder({ upstreams: config.clusterFallback, timeoutMs: config.upstreamTimeoutMs, policy: config.upstreamPolicy }, this.metrics, log.child({ part: 'fallback' }))
         : undefined;
   }
 
@@ -188,7 +188,7 @@ export class Resolver {
     }
     this.store.reconfigure(storeOptions(next, keys));
     this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
-    this.fallback?.reconfigure({ upstreams: next.clusterFallback, timeoutMs: next.upstreamTimeoutMs });
+    this.fallback?.reconfigure({ upstreams: next.clusterFallback, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
     if ((next.clusterFallback.length > 0) !== (this.fallback !== undefined)) {
       this.log.warn('adding or removing --cluster-fallback takes effect at the next restart');
     }
