@@ -136,7 +136,7 @@ export class ResolverMetrics {
     this.cacheMisses = new Counter({ name: 'holdfast_cache_misses_total', help: 'Queries with nothing usable in the cache.', registers });
     this.cacheStale = new Counter({
       name: 'holdfast_cache_stale_served_total',
-      help: 'Stale answers served (RFC 8767), by reason: client_timeout, refresh_failed, recheck, upstream_down, overflow, kept_positive.',
+      help: 'Stale answers served (RFC 8767), by reason: client_timeout, refresh_failed, recheck, upstream_down, upstream_failing, overflow, kept_positive.',
       labelNames: ['reason'],
       registers,
     });

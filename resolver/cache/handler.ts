@@ -7,8 +7,10 @@
  *   shortly before expiry, at a jittered point, in the background;
  * - stale hit → refresh, but the client gets the stale answer (TTL
  *   --stale-answer-ttl) as soon as the refresh fails, the client-response timer
- *   (--client-timeout) fires, every upstream is known down, or a refresh failed
- *   less than --failure-recheck ago (then the upstream is not asked at all);
+ *   (--client-timeout) fires, every upstream is known down (circuits open) or
+ *   the last upstream exchange failed (then the refresh goes on in the
+ *   background), or a refresh of this name failed less than --failure-recheck
+ *   ago (then the upstream is not asked at all);
  * - miss → one upstream query per key however many clients ask (single flight);
  *   at most --max-upstream-inflight upstream queries at once, the overflow is
  *   answered stale or SERVFAIL, never queued;
@@ -74,6 +76,8 @@ export class CacheHandler implements Handler {
   private readonly clock: Clock;
   private readonly route: (query: Query) => Upstreams;
   private readonly random: () => number;
+  /** Upstream sets whose most recent exchange failed (timeout, network, SERVFAIL, REFUSED). */
+  private readonly failing = new WeakSet<Upstreams>();
 
   constructor(
     options: CacheHandlerOptions,
@@ -125,10 +129,14 @@ export class CacheHandler implements Handler {
   }
 
   private staleHit(key: CacheKey, entry: CacheEntry, query: Query, now: number): Buffer | Promise<Buffer> {
-    if (!this.route(query).healthy()) return this.stale(entry, query, 'upstream_down');
+    const upstreams = this.route(query);
+    if (!upstreams.healthy()) return this.stale(entry, query, 'upstream_down');
     if (entry.failedAt !== undefined && now - entry.failedAt < this.config.failureRecheckMs) return this.stale(entry, query, 'recheck');
     const flight = this.fetch(key, query);
     if (!flight) return this.stale(entry, query, 'overflow');
+    // The last exchange with these upstreams failed: refresh in the background, but do
+    // not make the client wait for an upstream that is probably down (RFC 8767 §5).
+    if (this.failing.has(upstreams)) return this.stale(entry, query, 'upstream_failing');
     return new Promise<Buffer>((resolve) => {
       let settled = false;
       const timer = this.clock.timer(this.config.clientTimeoutMs, () => {
@@ -179,10 +187,16 @@ export class CacheHandler implements Handler {
       this.metrics.cacheOverflow.inc();
       return undefined;
     }
-    const flight = this.route(query)
+    const upstreams = this.route(query);
+    const flight = upstreams
       .exchange(query)
       .then(
-        (outcome) => this.absorb(key, query, outcome),
+        (outcome) => {
+          const rcode = outcome.ok ? outcome.reply.readUInt16BE(2) & 0xf : Rcode.SERVFAIL;
+          if (rcode === Rcode.SERVFAIL || rcode === Rcode.REFUSED) this.failing.add(upstreams);
+          else this.failing.delete(upstreams);
+          return this.absorb(key, query, outcome);
+        },
         (error: unknown): FetchResult => {
           this.log.error({ err: error }, 'upstream exchange threw');
           return this.failed(key, Rcode.SERVFAIL);
