@@ -6,7 +6,8 @@
  * negative caching, byte-bounded eviction, and spoofed replies never cached.
  */
 import { createSocket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from './helpers/cleanup.js';
 import { ManualClock } from '../resolver/clock.js';
 import { RRType, Rcode } from '../resolver/wire/constants.js';
 import { encodeQuery, recordText } from '../resolver/wire/decode.js';
@@ -15,19 +16,9 @@ import { parseQuery } from '../resolver/wire/query.js';
 import type { Query } from '../resolver/wire/query.js';
 import type { ResourceRecord } from '../resolver/wire/records.js';
 import { startResolver, udpQuery } from './helpers/dns.js';
-import { a, buildReply, startUpstream } from './helpers/upstream.js';
-import type { Behaviour, FakeUpstream } from './helpers/upstream.js';
+import { a, buildReply } from './helpers/upstream.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function upstream(behaviour: Behaviour | ((q: { name: string }) => Behaviour)): Promise<FakeUpstream> {
-  const up = await startUpstream(behaviour as never);
-  cleanups.push(() => up.close());
-  return up;
-}
+const { defer, upstream } = cleanupAfterEach();
 
 async function cached(up: { address: string }, flags: Record<string, string | boolean> = {}, random?: () => number) {
   const clock = new ManualClock();
@@ -35,7 +26,7 @@ async function cached(up: { address: string }, flags: Record<string, string | bo
     { upstream: [up.address], 'upstream-timeout': '300ms', ...flags },
     random ? { clock, random } : { clock },
   );
-  cleanups.push(() => started.resolver.stop());
+  defer(() => started.resolver.stop());
   const ask = (name: string, type: number = RRType.A) => udpQuery(started.port, encodeQuery(name, type, { id: 4321 }), 4000);
   const metric = async (pattern: RegExp) => {
     const text = await (await fetch(`http://127.0.0.1:${started.metricsPort}/metrics`)).text();
@@ -74,7 +65,7 @@ async function slowUpstream(delayMs: number, records: (name: string) => Resource
     setTimeout(() => socket.send(buildReply(parsed.query, records(parsed.query.name)), rinfo.port, rinfo.address), delayMs);
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  cleanups.push(() => new Promise((resolve) => socket.close(() => resolve())));
+  defer(() => new Promise((resolve) => socket.close(() => resolve())));
   return { address: `127.0.0.1:${socket.address().port}`, count: () => count };
 }
 

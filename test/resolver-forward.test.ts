@@ -4,13 +4,14 @@
  * failover between upstreams, SERVFAIL when every upstream fails, and which names
  * the cluster zone keeps for itself (before and after a snapshot is loaded).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from './helpers/cleanup.js';
 import { RRType } from '../resolver/wire/constants.js';
 import { walkMessage } from '../resolver/wire/walk.js';
 import { decodeMessage, encodeQuery, recordText } from '../resolver/wire/decode.js';
 import type { Resolver } from '../resolver/resolver.js';
 import { tcpExchange, udpQuery, udpRaw } from './helpers/dns.js';
-import { a, buildReply, manyA, startResolverRetrying, startUpstream } from './helpers/upstream.js';
+import { a, buildReply, manyA, startResolverRetrying } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 
 const DEMO = 'demo/demo-snapshot.json';
@@ -18,16 +19,7 @@ const NAME = 'www.example.com';
 const ANSWER = [a(NAME, '192.0.2.80', 120)];
 const DECOY = [a(NAME, '203.0.113.66', 120)];
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function upstream(...args: Parameters<typeof startUpstream>): Promise<FakeUpstream> {
-  const u = await startUpstream(...args);
-  cleanups.push(() => u.close());
-  return u;
-}
+const { defer, upstream } = cleanupAfterEach();
 
 /** Starts a resolver forwarding to `upstreams`, serving the demo snapshot unless `snapshot` is false. */
 async function resolverWith(
@@ -42,7 +34,7 @@ async function resolverWith(
     ...(snapshot ? { 'snapshot-file': DEMO } : {}),
     ...flags,
   });
-  cleanups.push(() => started.resolver.stop());
+  defer(() => started.resolver.stop());
   return started;
 }
 

@@ -4,26 +4,18 @@
  * answers again, a real reply closes it too when every circuit is open), the
  * `fastest` policy, reconfiguration, and close() releasing every socket and timer.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from './helpers/cleanup.js';
 import { RRType } from '../resolver/wire/constants.js';
 import { a, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 import { eventually, makeForwarder, metricValue, query } from './upstream-helpers.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function upstream(...args: Parameters<typeof startUpstream>): Promise<FakeUpstream> {
-  const u = await startUpstream(...args);
-  cleanups.push(() => u.close());
-  return u;
-}
+const { defer, upstream } = cleanupAfterEach();
 
 function forwarder(...args: Parameters<typeof makeForwarder>): ReturnType<typeof makeForwarder> {
   const made = makeForwarder(...args);
-  cleanups.push(() => made.forwarder.close());
+  defer(() => made.forwarder.close());
   return made;
 }
 

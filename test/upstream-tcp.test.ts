@@ -4,26 +4,17 @@
  * by ID, idle close, reconnect after the upstream closed, and TC retries riding
  * the same pooled connection.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from './helpers/cleanup.js';
 import { decodeMessage, recordText } from '../resolver/wire/decode.js';
-import { a, manyA, startUpstream } from './helpers/upstream.js';
-import type { FakeUpstream } from './helpers/upstream.js';
+import { a, manyA } from './helpers/upstream.js';
 import { eventually, makeForwarder, metricValue, query } from './upstream-helpers.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function upstream(...args: Parameters<typeof startUpstream>): Promise<FakeUpstream> {
-  const u = await startUpstream(...args);
-  cleanups.push(() => u.close());
-  return u;
-}
+const { defer, upstream } = cleanupAfterEach();
 
 function forwarder(...args: Parameters<typeof makeForwarder>): ReturnType<typeof makeForwarder> {
   const made = makeForwarder(...args);
-  cleanups.push(() => made.forwarder.close());
+  defer(() => made.forwarder.close());
   return made;
 }
 
