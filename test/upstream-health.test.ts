@@ -11,13 +11,7 @@ import { a, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 import { eventually, makeForwarder, metricValue, query } from './upstream-helpers.js';
 
-const { defer, upstream } = cleanupAfterEach();
-
-function forwarder(...args: Parameters<typeof makeForwarder>): ReturnType<typeof makeForwarder> {
-  const made = makeForwarder(...args);
-  defer(() => made.forwarder.close());
-  return made;
-}
+const { upstream, forwarder } = cleanupAfterEach();
 
 const NAME = 'www.example.com';
 const ANSWER = { kind: 'answer' as const, records: [a(NAME, '192.0.2.80')] };

@@ -8,15 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach } from './helpers/cleanup.js';
 import { decodeMessage, recordText } from '../resolver/wire/decode.js';
 import { a, manyA } from './helpers/upstream.js';
-import { eventually, makeForwarder, metricValue, query } from './upstream-helpers.js';
+import { eventually, metricValue, query } from './upstream-helpers.js';
 
-const { defer, upstream } = cleanupAfterEach();
-
-function forwarder(...args: Parameters<typeof makeForwarder>): ReturnType<typeof makeForwarder> {
-  const made = makeForwarder(...args);
-  defer(() => made.forwarder.close());
-  return made;
-}
+const { upstream, forwarder } = cleanupAfterEach();
 
 const NAME = 'www.example.com';
 const nameOf = (i: number) => `p${i}.example.com`;

@@ -8,15 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach } from './helpers/cleanup.js';
 import { decodeMessage, recordText } from '../resolver/wire/decode.js';
 import { a } from './helpers/upstream.js';
-import { makeForwarder, metricValue, query } from './upstream-helpers.js';
+import { metricValue, query } from './upstream-helpers.js';
 
-const { defer, upstream } = cleanupAfterEach();
-
-function forwarder(...args: Parameters<typeof makeForwarder>): ReturnType<typeof makeForwarder> {
-  const made = makeForwarder(...args);
-  defer(() => made.forwarder.close());
-  return made;
-}
+const { upstream, forwarder } = cleanupAfterEach();
 
 /** An address derived from `i`, so each name has its own answer. */
 const addressOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;

@@ -3,13 +3,15 @@
  * registered with `defer` and closed after the test, last started first.
  */
 import { afterEach } from 'vitest';
+import { makeForwarder } from '../upstream-helpers.js';
 import { startUpstream } from './upstream.js';
 import type { FakeUpstream } from './upstream.js';
 
-/** Registers an afterEach hook in the calling file; returns `defer` and a fake-upstream starter that uses it. */
+/** Registers an afterEach hook in the calling file; returns `defer`, and fake-upstream and forwarder makers that use it. */
 export function cleanupAfterEach(): {
   defer: (close: () => Promise<void>) => void;
   upstream: (...args: Parameters<typeof startUpstream>) => Promise<FakeUpstream>;
+  forwarder: (...args: Parameters<typeof makeForwarder>) => ReturnType<typeof makeForwarder>;
 } {
   const closers: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -23,5 +25,10 @@ export function cleanupAfterEach(): {
     defer(() => u.close());
     return u;
   };
-  return { defer, upstream };
+  const forwarder = (...args: Parameters<typeof makeForwarder>) => {
+    const made = makeForwarder(...args);
+    defer(() => made.forwarder.close());
+    return made;
+  };
+  return { defer, upstream, forwarder };
 }
