@@ -16,11 +16,13 @@ import { parseSnapshot, validateSignedSnapshot } from '../snapshot/validate.js';
 import { parseFlags, readAll } from './args.js';
 import type { Command, CommandIO } from './args.js';
 import { reportError } from './main.js';
+import { runPush } from './snapshot-push.js';
 
-const USAGE = `Usage: holdfast snapshot <build|inspect> [options]
+const USAGE = `Usage: holdfast snapshot <build|inspect|push> [options]
 
   build     build a snapshot from kubectl output (Services and EndpointSlices)
   inspect   summarise a snapshot file and verify its signature
+  push      send a snapshot to resolvers (break-glass)
 
 Run 'holdfast snapshot <subcommand> --help' for its options.
 `;
@@ -63,13 +65,13 @@ export const runSnapshot: Command = async (argv, io) => {
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
     if (sub === undefined) {
       io.stderr.write(USAGE);
-      throw new UsageError('missing subcommand (build or inspect)');
+      throw new UsageError('missing subcommand (build, inspect or push)');
     }
     io.stdout.write(USAGE);
     return 0;
   }
-  const run = sub === 'build' ? runBuild : sub === 'inspect' ? runInspect : undefined;
-  if (run === undefined) throw new UsageError(`unknown subcommand '${sub}' (expected build or inspect)`);
+  const run = sub === 'build' ? runBuild : sub === 'inspect' ? runInspect : sub === 'push' ? runPush : undefined;
+  if (run === undefined) throw new UsageError(`unknown subcommand '${sub}' (expected build, inspect or push)`);
   try {
     return await run(rest, io);
   } catch (error) {

@@ -38,6 +38,8 @@ export interface ResolverConfig {
   readonly upstreamPolicy: 'sequential' | 'fastest';
   readonly cache: CacheConfig;
   readonly corednsCompatibleMetrics: boolean;
+  /** Where `PUT /v1/snapshot` is accepted; undefined: no receiver. */
+  readonly receiverListen: HostPort | undefined;
 }
 
 /** Settings of the forwarding cache (RFC 8767 serve-stale, RFC 2308 negative caching). */
@@ -101,6 +103,7 @@ export const OPTIONS = {
   'negative-max-ttl': { kind: 'string', default: '30m', help: 'negative answers are kept at most this long' },
   'servfail-ttl': { kind: 'string', default: '5s', help: 'an upstream failure for an uncached name is answered SERVFAIL this long without asking again' },
   'prefetch-hits': { kind: 'string', default: '2', help: 'hits after which an entry is refreshed shortly before expiry (with jitter); 0 turns prefetch off' },
+  'receiver-listen': { kind: 'string', default: undefined, help: 'ADDR:PORT accepting snapshot pushes (PUT /v1/snapshot)' },
   'coredns-compatible-metrics': { kind: 'boolean', default: false, help: 'also export coredns_* metric names so node-local-dns dashboards keep working' },
 } as const satisfies Record<string, { kind: Kind; default: unknown; help: string }>;
 
@@ -271,7 +274,9 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   const allowUnsigned = get('allow-unsigned').value === true;
   const trustKeys = list('trust-key');
   const snapshotFile = str('snapshot-file');
-  if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined)) {
+  const receiverText = str('receiver-listen');
+  const [receiverListen] = receiverText === undefined ? [] : hostPorts('receiver-listen', [receiverText]);
+  if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined || receiverText !== undefined)) {
     problems.push('--trust-key: required to verify snapshots (or pass --allow-unsigned for a demo)');
   }
   const integer = (key: OptionName, min: number): number => {
@@ -335,6 +340,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
       prefetchHits: integer('prefetch-hits', 0),
     },
     corednsCompatibleMetrics: get('coredns-compatible-metrics').value === true,
+    receiverListen,
   };
   if (config.cache.minTtl > config.cache.maxTtl) problems.push(`--cache-min-ttl: larger than --cache-max-ttl`);
   if (config.cache.negativeMinTtl > config.cache.negativeMaxTtl) problems.push(`--negative-min-ttl: larger than --negative-max-ttl`);

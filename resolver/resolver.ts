@@ -22,6 +22,7 @@ import { isReverseName } from './zone/reverse.js';
 import type { Query } from './wire/query.js';
 import { startHttp } from './http.js';
 import { loadSnapshotFile, SnapshotFileWatcher } from './intake/file-watch.js';
+import { SnapshotReceiver } from './intake/receiver.js';
 import { SnapshotStore } from './intake/store.js';
 import type { StoreOptions } from './intake/store.js';
 import { ResolverMetrics } from './metrics.js';
@@ -77,6 +78,9 @@ export class Resolver {
   /** Addresses actually bound (ports resolved when 0 was asked for). */
   readonly dnsAddresses: HostPort[] = [];
   metricsAddress: HostPort | undefined;
+  /** Where snapshot pushes are accepted, when --receiver-listen is set. */
+  receiverAddress: HostPort | undefined;
+  private receiver: SnapshotReceiver | undefined;
 
   private constructor(
     private config: ResolverConfig,
@@ -122,6 +126,10 @@ export class Resolver {
       await loadSnapshotFile(config.snapshotFile, this.store, log);
       this.watcher = new SnapshotFileWatcher(config.snapshotFile, this.store, log.child({ part: 'intake' }), config.snapshotPollMs);
     }
+    if (config.receiverListen) {
+      this.receiver = new SnapshotReceiver(this.store, log.child({ part: 'receiver' }));
+      this.receiverAddress = await this.receiver.listen(config.receiverListen);
+    }
     if (!this.store.current()) log.warn({ clusterDomain: config.clusterDomain }, 'no snapshot loaded: cluster-zone queries get SERVFAIL until one is');
 
     const chain = buildChain([
@@ -137,7 +145,7 @@ export class Resolver {
     this.serving = true;
     this.metrics.ready.set(1);
     log.info(
-      { listen: this.dnsAddresses, metrics: this.metricsAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
+      { listen: this.dnsAddresses, metrics: this.metricsAddress, receiver: this.receiverAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
       'resolver serving',
     );
   }
@@ -213,6 +221,7 @@ export class Resolver {
       this.metrics.ready.set(0);
       const grace = this.config.shutdownGraceMs;
       await this.watcher?.close();
+      await this.receiver?.close();
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
       await Promise.all([this.forwarder.close(), this.fallback?.close()]);
       const http = this.http;

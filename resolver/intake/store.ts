@@ -22,7 +22,7 @@ import type { ZoneOptions } from '../zone/records.js';
 import { ClusterZone } from '../zone/zone.js';
 
 /** Where a candidate came from (a metrics label). */
-export type SnapshotSource = 'file' | 'state';
+export type SnapshotSource = 'file' | 'state' | 'push' | 'pull';
 
 /** Outcome of {@link SnapshotStore.offer}. */
 export type OfferResult =
