@@ -123,8 +123,7 @@ export class Resolver {
     this.metricsAddress = http.address;
     await this.store.loadState();
     if (config.snapshotFile !== undefined) {
-      await loadSnapshotFile(config.snapshotFile, this.store, log);
-      this.watcher = new SnapshotFileWatcher(config.snapshotFile, this.store, log.child({ part: 'intake' }), config.snapshotPollMs);
+      await this.watchSnapshotFile(config.snapshotFile, config.snapshotPollMs);
     }
     if (config.receiverListen) {
       this.receiver = new SnapshotReceiver(this.store, log.child({ part: 'receiver' }));
@@ -148,6 +147,12 @@ export class Resolver {
       { listen: this.dnsAddresses, metrics: this.metricsAddress, receiver: this.receiverAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
       'resolver serving',
     );
+  }
+
+  /** Loads the snapshot file now, then watches it for changes. */
+  private async watchSnapshotFile(path: string, pollMs: number): Promise<void> {
+    await loadSnapshotFile(path, this.store, this.log);
+    this.watcher = new SnapshotFileWatcher(path, this.store, this.log.child({ part: 'intake' }), pollMs);
   }
 
   private cacheHandler(): CacheHandler {
@@ -206,8 +211,7 @@ export class Resolver {
       await this.watcher?.close();
       this.watcher = undefined;
       if (next.snapshotFile !== undefined) {
-        await loadSnapshotFile(next.snapshotFile, this.store, this.log);
-        this.watcher = new SnapshotFileWatcher(next.snapshotFile, this.store, this.log.child({ part: 'intake' }), next.snapshotPollMs);
+        await this.watchSnapshotFile(next.snapshotFile, next.snapshotPollMs);
       }
     }
     this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen };

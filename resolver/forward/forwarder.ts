@@ -10,9 +10,10 @@
  */
 import type { Logger } from 'pino';
 import type { ResolverMetrics } from '../metrics.js';
-import { EDNS_UDP_SIZE, Rcode, RRType } from '../wire/constants.js';
+import { EDNS_UDP_SIZE, Rcode } from '../wire/constants.js';
 import type { Query } from '../wire/query.js';
-import { appendOpt, composeReply, EMPTY_SECTIONS } from '../wire/reply.js';
+import { relayReply } from '../wire/relay.js';
+import { composeReply, EMPTY_SECTIONS } from '../wire/reply.js';
 import { walkMessage } from '../wire/walk.js';
 import type { MessageLayout } from '../wire/walk.js';
 import { UpstreamClient } from './client.js';
@@ -107,13 +108,7 @@ export class Forwarder {
   async forward(query: Query): Promise<Buffer> {
     const outcome = await this.exchange(query);
     if (!outcome.ok) return composeReply(query, Rcode.SERVFAIL, false, EMPTY_SECTIONS);
-    // Advertise our buffer size in the upstream's OPT, or add our OPT when the
-    // client used EDNS and the upstream did not (RFC 6891 §7).
-    const { reply, layout } = outcome;
-    const opt = layout.records.find((r) => r.type === RRType.OPT);
-    if (opt) reply.writeUInt16BE(EDNS_UDP_SIZE, opt.ttlOffset - 2);
-    else if (query.edns) return appendOpt(reply, query.edns.dnssecOk);
-    return reply;
+    return relayReply(outcome.reply, outcome.layout, query);
   }
 
   /** Releases every socket, connection and timer; queries in flight fail. Idempotent. */
