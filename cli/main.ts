@@ -10,8 +10,10 @@ const USAGE = `Usage: holdfast <command> [options]
 
 Commands:
   resolver            run the node-local DNS resolver
+  publisher           watch the cluster, publish signed snapshots to resolvers
   snapshot build      build a snapshot from kubectl output
   snapshot inspect    summarise and verify a snapshot file
+  snapshot push       send a snapshot to resolvers by hand (break-glass)
   keygen              create an Ed25519 signing key pair
 
 Run 'holdfast <command> --help' for the options of a command.
@@ -21,6 +23,8 @@ async function load(name: string): Promise<Command | undefined> {
   switch (name) {
     case 'resolver':
       return (await import('./resolver.js')).runResolver;
+    case 'publisher':
+      return (await import('./publisher.js')).runPublisher;
     case 'snapshot':
       return (await import('./snapshot.js')).runSnapshot;
     case 'keygen':

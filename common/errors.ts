@@ -16,6 +16,7 @@ export type HoldfastErrorCode =
   | 'HF_KEY'
   | 'HF_INPUT'
   | 'HF_LISTEN'
+  | 'HF_KUBE_API'
   | 'HF_IO';
 
 /** Base class: every error holdfast raises on purpose carries a code. */
@@ -79,6 +80,22 @@ export class ListenError extends HoldfastError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('HF_LISTEN', message, options);
     this.name = 'ListenError';
+  }
+}
+
+/** The kube-apiserver refused or failed a request; `status` is the HTTP status (0: no answer). */
+export class KubeApiError extends HoldfastError {
+  readonly status: number;
+  /** The Status `reason` (Conflict, NotFound, Expired...) or the transport error code. */
+  readonly reason: string;
+  /** ListWatch (client-node) checks this name for 410 Gone. */
+  readonly statusCode: number;
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
+    super('HF_KUBE_API', message, options);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.statusCode = status;
+    this.reason = reason;
   }
 }
 

@@ -4,9 +4,9 @@
  * resolver is not shutting down). Bound to loopback unless configured otherwise.
  */
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
 import { ListenError } from '../common/errors.js';
-import type { ResolverMetrics } from './metrics.js';
 import { formatHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
 
@@ -16,10 +16,24 @@ export interface ReadinessSource {
   status(): Record<string, unknown>;
 }
 
+/** Options of {@link startHttp} for servers that share the port with more than operations. */
+export interface HttpExtras {
+  /** Flag named in a bind error (default --metrics-listen). */
+  readonly flag?: string;
+  /** Handles other routes first; returns false to fall through to the operations routes. */
+  readonly route?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
+}
+
 /** Starts the operations HTTP server. */
-export async function startHttp(address: HostPort, metrics: ResolverMetrics, readiness: ReadinessSource): Promise<{ server: Server; address: HostPort }> {
+export async function startHttp(
+  address: HostPort,
+  metrics: { readonly registry: Registry },
+  readiness: ReadinessSource,
+  extras: HttpExtras = {},
+): Promise<{ server: Server; address: HostPort }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (extras.route?.(req, res, path)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -41,7 +55,7 @@ export async function startHttp(address: HostPort, metrics: ResolverMetrics, rea
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) =>
-      reject(new ListenError(`cannot listen on --metrics-listen ${formatHostPort(address)}: ${error.message}`, { cause: error })),
+      reject(new ListenError(`cannot listen on ${extras.flag ?? '--metrics-listen'} ${formatHostPort(address)}: ${error.message}`, { cause: error })),
     );
     server.listen(address.port, address.host, () => resolve());
   });
