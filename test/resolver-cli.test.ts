@@ -16,124 +16,15 @@ import { OPTIONS } from '../resolver/config.js';
 import { RRType } from '../resolver/wire/constants.js';
 import { encodeQuery, recordText } from '../resolver/wire/decode.js';
 import { udpQuery } from './helpers/dns.js';
+import { ROOT, errorLines, runHoldfast, serveResolver } from './helpers/process.js';
+
+const run = (args: readonly string[], env: Record<string, string> = {}) => runHoldfast(['resolver', ...args], env);
 import { a, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'holdfast');
 const DEMO = join(ROOT, 'demo', 'demo-snapshot.json');
 const WEB = 'web.default.svc.cluster.local';
 const NAME = 'www.example.com';
-
-/** The test's environment without any HOLDFAST_* variable, plus `extra`. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HOLDFAST_')) env[k] = v;
-  return { ...env, ...extra };
-}
-
-interface Finished {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `holdfast resolver ...args` to completion (killed after `timeoutMs`). */
-function run(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<Finished> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, 'resolver', ...args], { cwd: ROOT, env: cleanEnv(env) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      done({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l !== '');
-
-/** A spawned, serving resolver and its JSON log lines. */
-class Running {
-  readonly logs: Record<string, unknown>[] = [];
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private buffered = '';
-  private waiters: { match: (l: Record<string, unknown>) => boolean; wake: (l: Record<string, unknown>) => void }[] = [];
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      this.buffered += chunk.toString();
-      let nl: number;
-      while ((nl = this.buffered.indexOf('\n')) >= 0) {
-        const line = this.buffered.slice(0, nl);
-        this.buffered = this.buffered.slice(nl + 1);
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        this.logs.push(entry);
-        for (const w of this.waiters.filter((w) => w.match(entry))) {
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.wake(entry);
-        }
-      }
-    });
-    child.stderr?.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    this.exited = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
-  }
-
-  /** The first log line (already seen or to come) whose `msg` matches; rejects when the process exits first. */
-  waitLog(msg: string | RegExp, from = 0, timeoutMs = 5000): Promise<Record<string, unknown>> {
-    const match = (l: Record<string, unknown>) => (typeof msg === 'string' ? l['msg'] === msg : msg.test(String(l['msg'])));
-    const seen = this.logs.slice(from).find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((done, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no log line '${String(msg)}' in ${timeoutMs} ms; stderr: ${this.stderr}`)), timeoutMs);
-      const waiter = {
-        match,
-        wake: (l: Record<string, unknown>) => {
-          clearTimeout(timer);
-          done(l);
-        },
-      };
-      this.waiters.push(waiter);
-      void this.exited.then(({ code }) => {
-        clearTimeout(timer);
-        reject(new Error(`resolver exited (${code}) before logging '${String(msg)}': ${this.stderr}`));
-      });
-    });
-  }
-}
-
-const running: Running[] = [];
-
-/** Spawns a resolver on 127.0.0.1:0 and waits for its 'resolver serving' line; retries the UDP/TCP port race. */
-async function serve(args: readonly string[], env: Record<string, string> = {}): Promise<{ proc: Running; port: number; metricsPort: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const child = spawn(process.execPath, [BIN, 'resolver', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...args], {
-      cwd: ROOT,
-      env: cleanEnv(env),
-    });
-    const proc = new Running(child);
-    running.push(proc);
-    try {
-      const line = await proc.waitLog('resolver serving');
-      const listen = line['listen'] as { port: number }[];
-      const metrics = line['metrics'] as { port: number };
-      return { proc, port: listen[0]?.port ?? 0, metricsPort: metrics.port };
-    } catch (error) {
-      // See startResolverRetrying in helpers/upstream.ts: TCP may find the port UDP got taken.
-      if (attempt >= 5 || !/cannot listen on tcp .*EADDRINUSE/.test(proc.stderr)) throw error;
-    }
-  }
-}
 
 let dir: string;
 let upstreamA: FakeUpstream;
@@ -143,15 +34,6 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'holdfast-cli-'));
   upstreamA = await startUpstream({ kind: 'answer', records: [a(NAME, '192.0.2.1')] });
   upstreamB = await startUpstream({ kind: 'answer', records: [a(NAME, '192.0.2.2')] });
-});
-
-afterEach(async () => {
-  for (const proc of running.splice(0)) {
-    if (proc.child.exitCode === null && proc.child.signalCode === null) {
-      proc.child.kill('SIGKILL');
-      await proc.exited;
-    }
-  }
 });
 
 afterAll(async () => {
@@ -261,7 +143,7 @@ describe('usage and configuration errors', () => {
 
 describe('running', () => {
   it('serves on the bound port, then exits 0 promptly on SIGTERM', async () => {
-    const { proc, port, metricsPort } = await serve(['--snapshot-file', DEMO, '--allow-unsigned', '--upstream', upstreamA.address]);
+    const { proc, port, metricsPort } = await serveResolver(['--snapshot-file', DEMO, '--allow-unsigned', '--upstream', upstreamA.address]);
     expect(port).toBeGreaterThan(0);
     const reply = await udpQuery(port, encodeQuery(WEB, RRType.A));
     expect(reply.answers.map(recordText)).toEqual([`${WEB}. 5 IN A 10.96.10.10`]);
@@ -278,7 +160,7 @@ describe('running', () => {
   it('applies a changed upstream in the --config file on SIGHUP', async () => {
     const config = join(dir, 'reload.yaml');
     await writeFile(config, `upstream: ${upstreamA.address}\nupstream-timeout: 200ms\n`);
-    const { proc, port } = await serve(['--config', config]);
+    const { proc, port } = await serveResolver(['--config', config]);
     const before = { a: upstreamA.count(), b: upstreamB.count() };
     expect((await udpQuery(port, encodeQuery(NAME, RRType.A))).answers.map(recordText)).toEqual([`${NAME}. 60 IN A 192.0.2.1`]);
 
@@ -296,7 +178,7 @@ describe('running', () => {
   it('applies a changed cluster-ttl on SIGHUP (resolver.ts: "TTL ... take effect")', async () => {
     const config = join(dir, 'ttl.yaml');
     await writeFile(config, `upstream: ${upstreamA.address}\ncluster-ttl: 5s\n`);
-    const { proc, port } = await serve(['--config', config, '--snapshot-file', DEMO, '--allow-unsigned']);
+    const { proc, port } = await serveResolver(['--config', config, '--snapshot-file', DEMO, '--allow-unsigned']);
     expect((await udpQuery(port, encodeQuery(WEB, RRType.A))).answers[0]?.ttl).toBe(5);
     await writeFile(config, `upstream: ${upstreamA.address}\ncluster-ttl: 30s\n`);
     const mark = proc.logs.length;
@@ -313,7 +195,7 @@ describe('running', () => {
   ])('keeps running with the old configuration when SIGHUP finds $what', async ({ content }) => {
     const config = join(dir, `invalid-${Math.random().toString(36).slice(2)}.yaml`);
     await writeFile(config, `upstream: ${upstreamA.address}\n`);
-    const { proc, port } = await serve(['--config', config, '--snapshot-file', DEMO, '--allow-unsigned']);
+    const { proc, port } = await serveResolver(['--config', config, '--snapshot-file', DEMO, '--allow-unsigned']);
     await writeFile(config, content(upstreamB.address));
     const mark = proc.logs.length;
     proc.child.kill('SIGHUP');
