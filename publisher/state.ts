@@ -24,6 +24,9 @@ export interface LoadedState {
 
 /** Reads and writes the state directory; failures are logged, never thrown. */
 export class PublisherState {
+  /** Writes run one after another, so the last one asked for is the one that stays. */
+  private writes: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly dir: string | undefined,
     private readonly log: Logger,
@@ -73,7 +76,12 @@ export class PublisherState {
     }
   }
 
-  private async write(name: string, data: string | Buffer): Promise<void> {
+  private write(name: string, data: string | Buffer): Promise<void> {
+    this.writes = this.writes.then(() => this.writeNow(name, data));
+    return this.writes;
+  }
+
+  private async writeNow(name: string, data: string | Buffer): Promise<void> {
     if (this.dir === undefined) return;
     try {
       await mkdir(this.dir, { recursive: true });
