@@ -15,6 +15,7 @@ import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
+import { ConfigError } from '../common/errors.js';
 import { buildSnapshot } from '../snapshot/build.js';
 import { loadPrivateKey } from '../snapshot/keys.js';
 import { signSnapshot } from '../snapshot/sign.js';
@@ -96,9 +97,15 @@ export class Publisher {
 
   /** Loads the key, kubeconfig and state, then starts serving, electing, watching and pushing. */
   static async start(config: PublisherConfig, log: Logger): Promise<Publisher> {
-    const key = await loadPrivateKey(config.signingKey);
+    const kc = loadKubeConfig(config.kubeconfig);
+    let key: KeyObject;
+    try {
+      key = await loadPrivateKey(config.signingKey);
+    } catch (error) {
+      throw new ConfigError([`--signing-key: ${error instanceof Error ? error.message : String(error)}`]);
+    }
     const metrics = new PublisherMetrics();
-    const api = new KubeApi(loadKubeConfig(config.kubeconfig), new RateLimiter(config.apiQps, config.apiBurst), metrics);
+    const api = new KubeApi(kc, new RateLimiter(config.apiQps, config.apiBurst), metrics);
     const publisher = new Publisher(config, key, api, metrics, log);
     try {
       await publisher.startParts();
