@@ -40,6 +40,12 @@ export interface ResolverConfig {
   readonly corednsCompatibleMetrics: boolean;
   /** Where `PUT /v1/snapshot` is accepted; undefined: no receiver. */
   readonly receiverListen: HostPort | undefined;
+  /** Publisher URLs polled for snapshots (normalised hrefs), tried in turn; empty: no pulling. */
+  readonly snapshotUrls: readonly string[];
+  /** Time between two pulls while they succeed (before ±20 % jitter). */
+  readonly snapshotPullIntervalMs: number;
+  /** Deadline of one pull request, body included. */
+  readonly snapshotPullTimeoutMs: number;
 }
 
 /** Settings of the forwarding cache (RFC 8767 serve-stale, RFC 2308 negative caching). */
@@ -104,6 +110,9 @@ export const OPTIONS = {
   'servfail-ttl': { kind: 'string', default: '5s', help: 'an upstream failure for an uncached name is answered SERVFAIL this long without asking again' },
   'prefetch-hits': { kind: 'string', default: '2', help: 'hits after which an entry is refreshed shortly before expiry (with jitter); 0 turns prefetch off' },
   'receiver-listen': { kind: 'string', default: undefined, help: 'ADDR:PORT accepting snapshot pushes (PUT /v1/snapshot)' },
+  'snapshot-url': { kind: 'list', default: [], help: 'publisher URL to pull snapshots from (GET, If-None-Match; /v1/snapshot when no path); repeatable: tried in turn' },
+  'snapshot-pull-interval': { kind: 'string', default: '10s', help: 'time between pulls (±20% jitter; backs off up to 5m on failures)' },
+  'snapshot-pull-timeout': { kind: 'string', default: '30s', help: 'deadline of one pull request, body included' },
   'coredns-compatible-metrics': { kind: 'boolean', default: false, help: 'also export coredns_* metric names so node-local-dns dashboards keep working' },
 } as const satisfies Record<string, { kind: Kind; default: unknown; help: string }>;
 
@@ -132,6 +141,30 @@ export function resolvConfNameservers(text: string): string[] {
   for (const line of text.split('\n')) {
     const m = /^\s*nameserver\s+(\S+)/.exec(line);
     if (m?.[1]) out.push(m[1].replace(/%.*$/, ''));
+  }
+  return out;
+}
+
+/**
+ * Validates --snapshot-url values: http or https only; a URL without a path
+ * gets `/v1/snapshot` (the publisher's endpoint). Duplicates are dropped.
+ */
+function snapshotUrlList(texts: readonly string[], source: string, problems: string[]): string[] {
+  const out: string[] = [];
+  for (const text of texts) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      problems.push(`${source}: '${text}' is not a URL (e.g. http://holdfast-publisher.kube-system:9255)`);
+      continue;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      problems.push(`${source}: '${text}' is not an http or https URL`);
+      continue;
+    }
+    if (url.pathname === '/') url.pathname = '/v1/snapshot';
+    if (!out.includes(url.href)) out.push(url.href);
   }
   return out;
 }
@@ -276,7 +309,8 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   const snapshotFile = str('snapshot-file');
   const receiverText = str('receiver-listen');
   const [receiverListen] = receiverText === undefined ? [] : hostPorts('receiver-listen', [receiverText]);
-  if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined || receiverText !== undefined)) {
+  const snapshotUrls = snapshotUrlList(list('snapshot-url'), get('snapshot-url').source, problems);
+  if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined || receiverText !== undefined || snapshotUrls.length > 0)) {
     problems.push('--trust-key: required to verify snapshots (or pass --allow-unsigned for a demo)');
   }
   const integer = (key: OptionName, min: number): number => {
@@ -341,6 +375,9 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     },
     corednsCompatibleMetrics: get('coredns-compatible-metrics').value === true,
     receiverListen,
+    snapshotUrls,
+    snapshotPullIntervalMs: duration('snapshot-pull-interval', 100),
+    snapshotPullTimeoutMs: duration('snapshot-pull-timeout', 10),
   };
   if (config.cache.minTtl > config.cache.maxTtl) problems.push(`--cache-min-ttl: larger than --cache-max-ttl`);
   if (config.cache.negativeMinTtl > config.cache.negativeMaxTtl) problems.push(`--negative-min-ttl: larger than --negative-max-ttl`);

@@ -22,6 +22,7 @@ import { isReverseName } from './zone/reverse.js';
 import type { Query } from './wire/query.js';
 import { startHttp } from './http.js';
 import { loadSnapshotFile, SnapshotFileWatcher } from './intake/file-watch.js';
+import { SnapshotPuller } from './intake/pull.js';
 import { SnapshotReceiver } from './intake/receiver.js';
 import { SnapshotStore } from './intake/store.js';
 import type { StoreOptions } from './intake/store.js';
@@ -81,6 +82,8 @@ export class Resolver {
   /** Where snapshot pushes are accepted, when --receiver-listen is set. */
   receiverAddress: HostPort | undefined;
   private receiver: SnapshotReceiver | undefined;
+  /** Polls --snapshot-url, when set. */
+  puller: SnapshotPuller | undefined;
 
   private constructor(
     private config: ResolverConfig,
@@ -97,7 +100,8 @@ export class Resolver {
 
   /**
    * Starts everything in order: operations endpoint (not ready), persisted
-   * snapshot, snapshot file, DNS listeners, then ready.
+   * snapshot, snapshot file, pulling (its first round is not waited for), DNS
+   * listeners, then ready.
    */
   static async start(config: ResolverConfig, log: Logger, deps: { clock?: Clock; random?: () => number } = {}): Promise<Resolver> {
     const keys = await loadTrustedKeys(config.trustKeys);
@@ -125,6 +129,7 @@ export class Resolver {
     if (config.snapshotFile !== undefined) {
       await this.watchSnapshotFile(config.snapshotFile, config.snapshotPollMs);
     }
+    this.startPuller(config);
     if (config.receiverListen) {
       this.receiver = new SnapshotReceiver(this.store, log.child({ part: 'receiver' }));
       this.receiverAddress = await this.receiver.listen(config.receiverListen);
@@ -153,6 +158,16 @@ export class Resolver {
   private async watchSnapshotFile(path: string, pollMs: number): Promise<void> {
     await loadSnapshotFile(path, this.store, this.log);
     this.watcher = new SnapshotFileWatcher(path, this.store, this.log.child({ part: 'intake' }), pollMs);
+  }
+
+  /** Starts polling --snapshot-url, when set; the first round runs in the background. */
+  private startPuller(config: ResolverConfig): void {
+    if (config.snapshotUrls.length === 0) return;
+    this.puller = new SnapshotPuller(
+      { urls: config.snapshotUrls, intervalMs: config.snapshotPullIntervalMs, timeoutMs: config.snapshotPullTimeoutMs },
+      { store: this.store, clock: this.clock, random: this.random, metrics: this.metrics, log: this.log.child({ part: 'pull' }) },
+    );
+    this.puller.start();
   }
 
   private cacheHandler(): CacheHandler {
@@ -190,8 +205,9 @@ export class Resolver {
   }
 
   /**
-   * Applies a new configuration (SIGHUP). Upstreams, keys, TTL, log level and
-   * the snapshot file take effect; listen addresses need a restart and are reported.
+   * Applies a new configuration (SIGHUP). Upstreams, keys, TTL, log level, the
+   * snapshot file and the pull settings take effect; listen addresses need a
+   * restart and are reported.
    */
   async reload(next: ResolverConfig): Promise<void> {
     const keys = await loadTrustedKeys(next.trustKeys);
@@ -214,6 +230,12 @@ export class Resolver {
         await this.watchSnapshotFile(next.snapshotFile, next.snapshotPollMs);
       }
     }
+    const pull = (c: ResolverConfig) => JSON.stringify([c.snapshotUrls, c.snapshotPullIntervalMs, c.snapshotPullTimeoutMs]);
+    if (pull(next) !== pull(this.config)) {
+      await this.puller?.close();
+      this.puller = undefined;
+      this.startPuller(next);
+    }
     this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen };
     this.log.info({ upstreams: next.upstreams.map((u) => u.label) }, 'configuration reloaded');
   }
@@ -225,6 +247,7 @@ export class Resolver {
       this.metrics.ready.set(0);
       const grace = this.config.shutdownGraceMs;
       await this.watcher?.close();
+      await this.puller?.close();
       await this.receiver?.close();
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
       await Promise.all([this.forwarder.close(), this.fallback?.close()]);

@@ -74,15 +74,16 @@ export function tcpExchange(port: number, frames: readonly Buffer[], expect = fr
   });
 }
 
-/** Starts a resolver in-process on 127.0.0.1 port 0 with `flags` added (and an injected clock or random source). */
+/** Starts a resolver in-process on 127.0.0.1 port 0 with `flags` added (and an injected clock or random source, and a logger). */
 export async function startResolver(
   flags: Record<string, string | string[] | boolean>,
   deps: Parameters<typeof Resolver.start>[2] = {},
+  log: Logger = quietLogger(),
 ): Promise<{ resolver: Resolver; port: number; metricsPort: number }> {
   const config = loadConfig({
     flags: { listen: ['127.0.0.1:0'], 'metrics-listen': '127.0.0.1:0', upstream: ['127.0.0.1:9'], 'shutdown-grace': '100ms', ...flags },
     env: {},
   });
-  const resolver = await Resolver.start(config, quietLogger(), deps);
+  const resolver = await Resolver.start(config, log, deps);
   return { resolver, port: resolver.dnsAddresses[0]?.port ?? 0, metricsPort: resolver.metricsAddress?.port ?? 0 };
 }
