@@ -5,26 +5,14 @@
  */
 import { ConfigError } from '../common/errors.js';
 import { createLogger, flushLogger } from '../common/log.js';
-import { loadConfig, OPTIONS, envName } from '../resolver/config.js';
+import { flagTable, optionsHelp } from '../common/options.js';
+import { loadConfig, OPTIONS } from '../resolver/config.js';
 import type { ConfigSources } from '../resolver/config.js';
 import { Resolver } from '../resolver/resolver.js';
 import { parseFlags } from './args.js';
-import type { Command, Options } from './args.js';
-
-function flagTable(): Options {
-  const options: Options = {};
-  for (const [name, spec] of Object.entries(OPTIONS)) {
-    options[name] = spec.kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: spec.kind === 'list' };
-  }
-  return options;
-}
+import type { Command } from './args.js';
 
 function usage(): string {
-  const lines = Object.entries(OPTIONS).map(([name, spec]) => {
-    const arg = spec.kind === 'boolean' ? '' : ' VALUE';
-    const def = spec.default === undefined || (Array.isArray(spec.default) && spec.default.length === 0) || spec.default === false ? '' : ` (default ${String(spec.default)})`;
-    return `  --${name}${arg}\n      ${spec.help}${def}; env ${envName(name)}`;
-  });
   return `Usage: holdfast resolver [options]
 
 Serves DNS on --listen: the cluster zone from verified snapshots, everything else
@@ -32,13 +20,13 @@ forwarded to --upstream. Every option can also be set in the --config YAML file
 (keys named like the flags) or in HOLDFAST_* environment variables; flags win.
 
 Options:
-${lines.join('\n')}
+${optionsHelp(OPTIONS)}
 `;
 }
 
 /** Runs the resolver; resolves to the exit code once it has shut down. */
 export const runResolver: Command = async (argv, io) => {
-  const parsed = parseFlags(argv, flagTable());
+  const parsed = parseFlags(argv, flagTable(OPTIONS));
   if (parsed.values['help'] === true) {
     io.stdout.write(usage());
     return 0;

@@ -8,7 +8,8 @@ import { gzipSync } from 'node:zlib';
 import { UsageError } from '../common/errors.js';
 import { readUserFile } from '../snapshot/files.js';
 import { parseSnapshot } from '../snapshot/validate.js';
-import { parseDuration } from '../resolver/config.js';
+import { parseDuration } from '../common/options.js';
+import { snapshotEndpoint } from '../common/url.js';
 import { parseFlags, readAll } from './args.js';
 import type { CommandIO } from './args.js';
 
@@ -29,15 +30,9 @@ Exit code 0 when every target applied it or already had it, 1 otherwise.
 
 /** The receiver URL for a --to value: `/v1/snapshot` is added when the URL has no path. */
 export function receiverUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`--to: '${text}' is not a URL (e.g. http://10.0.3.7:9254)`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--to: '${text}' is not an http(s) URL`);
-  if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/snapshot';
-  return url;
+  const url = snapshotEndpoint(text, 'http://10.0.3.7:9254');
+  if ('error' in url) throw new UsageError(`--to: ${url.error}`);
+  return new URL(url.href);
 }
 
 /** Runs the push; resolves to the exit code. */

@@ -13,7 +13,7 @@ import type { HostPort } from '../resolver/server/address.js';
 import type { LeaseOptions } from './lease.js';
 import type { PushOptions } from './pusher.js';
 import type { Discovery } from './targets.js';
-import { targetUrl } from './targets.js';
+import { snapshotEndpoint } from '../common/url.js';
 
 /** Every option of `holdfast publisher`. */
 export const PUBLISHER_OPTIONS = {
@@ -83,9 +83,9 @@ export function loadPublisherConfig(sources: OptionSources): PublisherConfig {
   const [listen] = o.hostPorts('listen', [o.str('listen') ?? '']);
   const targets: string[] = [];
   for (const text of o.list('target')) {
-    const url = targetUrl(text);
-    if (url === undefined) o.problem('target', `'${text}' is not an http(s) URL (e.g. http://10.0.3.7:9254)`);
-    else targets.push(url);
+    const url = snapshotEndpoint(text, 'http://10.0.3.7:9254');
+    if ('error' in url) o.problem('target', url.error);
+    else if (!targets.includes(url.href)) targets.push(url.href);
   }
   const port = o.integer('target-port', 1);
   if (port > 65535) o.problem('target-port', `${port} is not a port`);

@@ -12,19 +12,6 @@ import type { KubeApi } from './kube/api.js';
 import { ResourceInformer } from './kube/informer.js';
 import type { PublisherMetrics } from './metrics.js';
 
-/** The receiver URL for a --target value: `/v1/snapshot` is added when the URL has no path. */
-export function targetUrl(text: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/snapshot';
-  return url.href;
-}
-
 /** The DaemonSet whose pods are targets. */
 export interface Discovery {
   readonly namespace: string;

@@ -6,8 +6,10 @@
  * together, each naming the flag, variable or file key at fault; the result is frozen.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../common/errors.js';
+import { OptionReader } from '../common/options.js';
+import type { OptionSources, OptionTable } from '../common/options.js';
+import { snapshotEndpoint } from '../common/url.js';
 import { isDnsName } from '../snapshot/names.js';
 import type { Upstream } from './forward/exchange.js';
 import { formatHostPort, parseHostPort } from './server/address.js';
@@ -73,8 +75,6 @@ export interface CacheConfig {
   readonly prefetchHits: number;
 }
 
-type Kind = 'string' | 'list' | 'boolean';
-
 /** Every option: flag name (also the YAML key), kind, default, help. */
 export const OPTIONS = {
   listen: { kind: 'list', default: ['127.0.0.1:53'], help: 'ADDR:PORT to serve DNS on, UDP and TCP (repeatable)' },
@@ -114,26 +114,12 @@ export const OPTIONS = {
   'snapshot-pull-interval': { kind: 'string', default: '10s', help: 'time between pulls (±20% jitter; backs off up to 5m on failures)' },
   'snapshot-pull-timeout': { kind: 'string', default: '30s', help: 'deadline of one pull request, body included' },
   'coredns-compatible-metrics': { kind: 'boolean', default: false, help: 'also export coredns_* metric names so node-local-dns dashboards keep working' },
-} as const satisfies Record<string, { kind: Kind; default: unknown; help: string }>;
+} as const satisfies OptionTable;
 
 /** An option name. */
 export type OptionName = keyof typeof OPTIONS;
 
-type RawValue = { readonly value: string | readonly string[] | boolean; readonly source: string };
-
-/** Environment variable for an option: `cluster-domain` → `HOLDFAST_CLUSTER_DOMAIN`. */
-export function envName(option: string): string {
-  return `HOLDFAST_${option.toUpperCase().replace(/-/g, '_')}`;
-}
-
-/** Parses a duration: `500ms`, `2s`, `5m`, `1h`, or a bare number of seconds. Returns ms or undefined. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
-}
+export { envName, parseDuration } from '../common/options.js';
 
 /** Nameservers of a resolv.conf text (port 53). */
 export function resolvConfNameservers(text: string): string[] {
@@ -145,138 +131,27 @@ export function resolvConfNameservers(text: string): string[] {
   return out;
 }
 
-/**
- * Validates --snapshot-url values: http or https only; a URL without a path
- * gets `/v1/snapshot` (the publisher's endpoint). Duplicates are dropped.
- */
-function snapshotUrlList(texts: readonly string[], source: string, problems: string[]): string[] {
-  const out: string[] = [];
-  for (const text of texts) {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      problems.push(`${source}: '${text}' is not a URL (e.g. http://holdfast-publisher.kube-system:9255)`);
-      continue;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      problems.push(`${source}: '${text}' is not an http or https URL`);
-      continue;
-    }
-    if (url.pathname === '/') url.pathname = '/v1/snapshot';
-    if (!out.includes(url.href)) out.push(url.href);
-  }
-  return out;
-}
-
 /** Inputs to {@link loadConfig}; tests pass their own environment and resolv.conf. */
-export interface ConfigSources {
-  /** Flags as parsed by the CLI: option name → string, string[] or boolean. */
-  readonly flags: Readonly<Record<string, string | readonly string[] | boolean | undefined>>;
-  readonly env: NodeJS.ProcessEnv;
-  readonly readFile?: (path: string) => string;
-}
-
-function fromYaml(path: string, read: (p: string) => string, raw: Map<string, RawValue>, problems: string[]): void {
-  let doc: unknown;
-  try {
-    doc = parseYaml(read(path));
-  } catch (error) {
-    problems.push(`--config ${path}: ${(error as Error).message.split('\n')[0]}`);
-    return;
-  }
-  if (doc === null || doc === undefined) return;
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    problems.push(`--config ${path}: expected a mapping of option names to values`);
-    return;
-  }
-  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
-    const spec = (OPTIONS as Record<string, { kind: Kind }>)[key];
-    const source = `${path}: ${key}`;
-    if (!spec || key === 'config') {
-      problems.push(`${source}: unknown option`);
-      continue;
-    }
-    if (spec.kind === 'boolean') {
-      if (typeof value !== 'boolean') problems.push(`${source}: expected true or false`);
-      else raw.set(key, { value, source });
-    } else if (spec.kind === 'list') {
-      const list = Array.isArray(value) ? value : [value];
-      if (!list.every((v) => typeof v === 'string' || typeof v === 'number')) problems.push(`${source}: expected a string or a list of strings`);
-      else raw.set(key, { value: list.map(String), source });
-    } else if (typeof value === 'string' || typeof value === 'number') raw.set(key, { value: String(value), source });
-    else problems.push(`${source}: expected a string`);
-  }
-}
-
-function fromEnv(env: NodeJS.ProcessEnv, raw: Map<string, RawValue>, problems: string[]): void {
-  for (const [key, spec] of Object.entries(OPTIONS) as [string, { kind: Kind }][]) {
-    const name = envName(key);
-    const text = env[name];
-    if (text === undefined || text === '' || key === 'config') continue;
-    if (spec.kind === 'boolean') {
-      if (!/^(true|false|1|0)$/i.test(text)) problems.push(`${name}: expected true or false, got '${text}'`);
-      else raw.set(key, { value: /^(true|1)$/i.test(text), source: name });
-    } else if (spec.kind === 'list') raw.set(key, { value: text.split(',').map((s) => s.trim()).filter(Boolean), source: name });
-    else raw.set(key, { value: text, source: name });
-  }
-}
+export type ConfigSources = OptionSources;
 
 /** Reads every source, validates, and returns the frozen config or throws a ConfigError listing every problem. */
 export function loadConfig(sources: ConfigSources): ResolverConfig {
   const read = sources.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
-  const problems: string[] = [];
-  const raw = new Map<string, RawValue>();
-  const configFlag = sources.flags['config'];
-  const configFile = typeof configFlag === 'string' ? configFlag : sources.env[envName('config')] || undefined;
-  if (configFile !== undefined) {
-    try {
-      fromYaml(configFile, read, raw, problems);
-    } catch (error) {
-      problems.push(`--config ${configFile}: cannot read: ${(error as Error).message}`);
-    }
-  }
-  fromEnv(sources.env, raw, problems);
-  for (const [key, value] of Object.entries(sources.flags)) {
-    if (value === undefined || key === 'config') continue;
-    if (Array.isArray(value) && value.length === 0) continue;
-    raw.set(key, { value, source: `--${key}` });
-  }
-  const get = (key: OptionName): RawValue => raw.get(key) ?? { value: OPTIONS[key].default as RawValue['value'], source: `--${key}` };
-  const str = (key: OptionName): string | undefined => {
-    const v = raw.get(key)?.value ?? OPTIONS[key].default;
-    return typeof v === 'string' ? v : undefined;
-  };
-  const list = (key: OptionName): readonly string[] => {
-    const v = get(key).value;
-    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
-  };
-  const hostPorts = (key: OptionName, values: readonly string[], defaultPort?: number): HostPort[] => {
-    const out: HostPort[] = [];
-    for (const text of values) {
-      const hp = parseHostPort(text, defaultPort);
-      if (typeof hp === 'string') problems.push(`${get(key).source}: ${hp}`);
-      else out.push(hp);
-    }
-    return out;
-  };
-  const duration = (key: OptionName, min: number): number => {
-    const text = str(key) ?? '';
-    const ms = parseDuration(text);
-    if (ms === undefined || ms < min) {
-      problems.push(`${get(key).source}: '${text}' is not a duration of at least ${min} ms (e.g. 500ms, 2s, 1m)`);
-      return min;
-    }
-    return ms;
-  };
+  const o = new OptionReader(OPTIONS, sources);
+  const problems = o.problems;
+  const configFile = o.configFile;
+  const str = (key: OptionName) => o.str(key);
+  const list = (key: OptionName) => o.list(key);
+  const hostPorts = (key: OptionName, values: readonly string[], defaultPort?: number) => o.hostPorts(key, values, defaultPort);
+  const duration = (key: OptionName, min: number) => o.duration(key, min);
 
   const listen = hostPorts('listen', list('listen'));
   if (listen.length === 0 && problems.length === 0) problems.push('--listen: at least one address is required');
   const domainText = (str('cluster-domain') ?? '').replace(/\.$/, '').toLowerCase();
-  if (!isDnsName(domainText)) problems.push(`${get('cluster-domain').source}: '${domainText}' is not a valid DNS name`);
+  if (!isDnsName(domainText)) problems.push(`${o.source('cluster-domain')}: '${domainText}' is not a valid DNS name`);
 
   let upstreamTexts = list('upstream');
-  let upstreamSource = get('upstream').source;
+  let upstreamSource = o.source('upstream');
   if (upstreamTexts.length === 0) {
     try {
       upstreamTexts = resolvConfNameservers(read('/etc/resolv.conf'));
@@ -297,36 +172,33 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     return out;
   };
   const upstreams = upstreamList(upstreamTexts, upstreamSource);
-  const clusterFallback = upstreamList(list('cluster-fallback'), get('cluster-fallback').source);
+  const clusterFallback = upstreamList(list('cluster-fallback'), o.source('cluster-fallback'));
   const upstreamPolicy = str('upstream-policy') ?? 'sequential';
   if (upstreamPolicy !== 'sequential' && upstreamPolicy !== 'fastest') {
-    problems.push(`${get('upstream-policy').source}: '${upstreamPolicy}' is not sequential or fastest`);
+    problems.push(`${o.source('upstream-policy')}: '${upstreamPolicy}' is not sequential or fastest`);
   }
   const [metricsListen] = hostPorts('metrics-listen', [str('metrics-listen') ?? '']);
 
-  const allowUnsigned = get('allow-unsigned').value === true;
+  const allowUnsigned = o.bool('allow-unsigned');
   const trustKeys = list('trust-key');
   const snapshotFile = str('snapshot-file');
   const receiverText = str('receiver-listen');
   const [receiverListen] = receiverText === undefined ? [] : hostPorts('receiver-listen', [receiverText]);
-  const snapshotUrls = snapshotUrlList(list('snapshot-url'), get('snapshot-url').source, problems);
+  const snapshotUrls: string[] = [];
+  for (const text of list('snapshot-url')) {
+    const url = snapshotEndpoint(text, 'http://holdfast-publisher.kube-system:9255');
+    if ('error' in url) o.problem('snapshot-url', url.error);
+    else if (!snapshotUrls.includes(url.href)) snapshotUrls.push(url.href);
+  }
   if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined || receiverText !== undefined || snapshotUrls.length > 0)) {
     problems.push('--trust-key: required to verify snapshots (or pass --allow-unsigned for a demo)');
   }
-  const integer = (key: OptionName, min: number): number => {
-    const text = str(key) ?? '';
-    const n = Number(text);
-    if (text === '' || !Number.isInteger(n) || n < min) {
-      problems.push(`${get(key).source}: '${text}' is not an integer of at least ${min}`);
-      return min;
-    }
-    return n;
-  };
+  const integer = (key: OptionName, min: number) => o.integer(key, min);
   const bytes = (key: OptionName): number => {
     const text = str(key) ?? '';
     const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/.exec(text);
     if (!m) {
-      problems.push(`${get(key).source}: '${text}' is not a size (e.g. 65536, 512KiB, 64MiB, 1GiB)`);
+      problems.push(`${o.source(key)}: '${text}' is not a size (e.g. 65536, 512KiB, 64MiB, 1GiB)`);
       return 0;
     }
     return Number(m[1]) * ({ B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] ?? 'B'] ?? 1);
@@ -335,7 +207,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   const maxTcpConnections = integer('max-tcp-connections', 1);
   const logLevel = str('log-level') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    problems.push(`${get('log-level').source}: '${logLevel}' is not one of fatal, error, warn, info, debug, trace, silent`);
+    problems.push(`${o.source('log-level')}: '${logLevel}' is not one of fatal, error, warn, info, debug, trace, silent`);
   }
   const clusterTtlMs = duration('cluster-ttl', 0);
   const config: ResolverConfig = {
@@ -362,7 +234,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
       staleAnswerTtl: seconds('stale-answer-ttl'),
       clientTimeoutMs: duration('client-timeout', 0),
       failureRecheckMs: duration('failure-recheck', 0),
-      staleOnNxdomain: get('stale-on-nxdomain').value === true,
+      staleOnNxdomain: o.bool('stale-on-nxdomain'),
       maxUpstreamInflight: integer('max-upstream-inflight', 1),
       maxEntries: integer('cache-max-entries', 1),
       maxBytes: bytes('cache-max-bytes'),
@@ -373,7 +245,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
       servfailTtlMs: duration('servfail-ttl', 0),
       prefetchHits: integer('prefetch-hits', 0),
     },
-    corednsCompatibleMetrics: get('coredns-compatible-metrics').value === true,
+    corednsCompatibleMetrics: o.bool('coredns-compatible-metrics'),
     receiverListen,
     snapshotUrls,
     snapshotPullIntervalMs: duration('snapshot-pull-interval', 100),
@@ -381,7 +253,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   };
   if (config.cache.minTtl > config.cache.maxTtl) problems.push(`--cache-min-ttl: larger than --cache-max-ttl`);
   if (config.cache.negativeMinTtl > config.cache.negativeMaxTtl) problems.push(`--negative-min-ttl: larger than --negative-max-ttl`);
-  if (config.cache.maxBytes < 4096 && problems.length === 0) problems.push(`${get('cache-max-bytes').source}: at least 4KiB`);
+  if (config.cache.maxBytes < 4096 && problems.length === 0) problems.push(`${o.source('cache-max-bytes')}: at least 4KiB`);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RateLimiter } from '../publisher/kube/limiter.js';
 import { etagGeneration } from '../publisher/pusher.js';
-import { targetUrl } from '../publisher/targets.js';
+import { snapshotEndpoint } from '../common/url.js';
 import { errorLines, runHoldfast } from './helpers/process.js';
 
 afterEach(() => {
@@ -39,10 +39,13 @@ describe('addresses', () => {
     ['http://10.0.3.7:9254', 'http://10.0.3.7:9254/v1/snapshot'],
     ['http://10.0.3.7:9254/', 'http://10.0.3.7:9254/v1/snapshot'],
     ['https://node:9254/custom', 'https://node:9254/custom'],
-    ['ftp://x', undefined],
-    ['10.0.3.7:9254', undefined],
-  ])('target %s → %s', (text, url) => {
-    expect(targetUrl(text)).toBe(url);
+    ['ftp://x', "'ftp://x' is not an http or https URL"],
+    ['10.0.3.7:9254', "'10.0.3.7:9254' is not a URL (e.g. http://example:1)"],
+    ['node:9254', "'node:9254' is not an http or https URL"],
+    ['not a url', "'not a url' is not a URL (e.g. http://example:1)"],
+  ])('endpoint %s → %s', (text, expected) => {
+    const url = snapshotEndpoint(text, 'http://example:1');
+    expect('href' in url ? url.href : url.error).toBe(expected);
   });
 
   it.each([
@@ -66,7 +69,7 @@ describe('holdfast publisher configuration', () => {
     expect(lines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/--signing-key: required/),
-        expect.stringMatching(/--target: 'not-a-url' is not an http\(s\) URL/),
+        expect.stringMatching(/--target: 'not-a-url' is not a URL/),
         expect.stringMatching(/--discover: 'nodash' is not NAMESPACE\/DAEMONSET/),
         expect.stringMatching(/--lease-renew: must be shorter than --lease-duration/),
         expect.stringMatching(/--listen: '127.0.0.1' has no port/),
