@@ -136,6 +136,19 @@ describe('publishing', () => {
     const ready = await fetch(`http://127.0.0.1:${p.address?.port ?? 0}/readyz`);
     expect(ready.status).toBe(200);
   });
+
+  it('feeds a resolver that pulls (--snapshot-url): new generations arrive, unchanged ones cost a 304', async () => {
+    const p = await publisher({ lease: 'none' });
+    await until(() => p.currentGeneration() !== undefined, true);
+    const r = await startResolver({ 'snapshot-url': `http://127.0.0.1:${p.address?.port ?? 0}`, 'snapshot-pull-interval': '200ms', 'trust-key': keys.publicKey });
+    cleanups.push(() => r.resolver.stop());
+    await until(() => addresses(r.port, WEB), '10.96.0.10');
+    api.apply(service('default', 'api', { clusterIP: '10.96.0.20' }));
+    await until(() => addresses(r.port, API), '10.96.0.20', 3000);
+    const port = p.address?.port ?? 0;
+    await until(async () => (await metric(port, /^holdfast_publisher_pull_requests_total\{result="304"\}/)) >= 2, true);
+    expect(await metric(port, /^holdfast_publisher_pull_requests_total\{result="200"\}/)).toBe(2);
+  });
 });
 
 describe('when things fail', () => {
