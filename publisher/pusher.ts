@@ -100,10 +100,9 @@ export class Pusher {
     this.current = snapshot;
     this.history.push(snapshot.generation);
     if (this.history.length > HISTORY) this.history.shift();
-    for (const [key, target] of this.targets) {
-      target.nextAt = Math.min(target.nextAt, this.now()); // a new snapshot is worth trying at once
-      this.updateLag(key);
-    }
+    // Healthy targets get it at once; failing ones keep their backoff, so dead nodes
+    // cannot take the push slots from live ones however often the cluster changes.
+    for (const key of this.targets.keys()) this.updateLag(key);
     this.kick();
   }
 
@@ -135,7 +134,8 @@ export class Pusher {
     const now = this.now();
     let inflight = [...this.targets.values()].filter((t) => t.inflight).length;
     let nextAt = Infinity;
-    for (const [key, target] of this.targets) {
+    const byHealth = [...this.targets.entries()].sort(([, a], [, b]) => a.failures - b.failures);
+    for (const [key, target] of byHealth) {
       if (target.inflight || !this.behind(target)) continue;
       if (target.nextAt > now) {
         nextAt = Math.min(nextAt, target.nextAt);
