@@ -7,6 +7,7 @@ COPY bin ./bin
 COPY cli ./cli
 COPY common ./common
 COPY resolver ./resolver
+COPY publisher ./publisher
 COPY snapshot ./snapshot
 COPY bench ./bench
 # `npm ci` runs `prepare`, which compiles TypeScript into dist/; then drop dev dependencies.
