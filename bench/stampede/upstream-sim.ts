@@ -7,8 +7,9 @@
  *
  * kube-dns has a capacity (a token bucket, queries per second; what is beyond it
  * is dropped, so the sender times out) and, while the control plane is down,
- * fails: SERVFAIL, silence, or both in turn. After the outage it serves the
- * endpoints that changed meanwhile. The external resolver never fails.
+ * fails: SERVFAIL, silence, or both (each query one or the other at random).
+ * After the outage it serves the endpoints that changed meanwhile. The external
+ * resolver never fails.
  */
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
@@ -19,6 +20,7 @@ import { composeReply, EMPTY_SECTIONS } from '../../resolver/wire/reply.js';
 import { AnswerBook } from './answers.js';
 import type { Answer } from './answers.js';
 import { buildCluster } from './cluster.js';
+import { Rng } from './random.js';
 import type { ModelOptions } from './cluster.js';
 
 /** How kube-dns fails while the control plane is down. */
@@ -79,7 +81,7 @@ async function main(init: SimInit, port: NonNullable<typeof parentPort>): Promis
   let outage = false;
   let after = false;
   let capacity: number | undefined;
-  let turn = 0;
+  const coin = new Rng(init.model.seed + 7);
   const counts = Array.from({ length: init.instances }, zero);
   const buckets = Array.from({ length: init.instances }, () => ({ tokens: 0, at: performance.now() }));
   const sockets: Socket[] = [];
@@ -101,7 +103,7 @@ async function main(init: SimInit, port: NonNullable<typeof parentPort>): Promis
       }
       if (outage) {
         c.kubeDnsFailed++;
-        const silent = init.failure === 'timeout' || (init.failure === 'both' && turn++ % 2 === 1);
+        const silent = init.failure === 'timeout' || (init.failure === 'both' && coin.chance(0.5));
         if (!silent) reply(socket, msg, p, address, () => ({ rcode: Rcode.SERVFAIL, sections: EMPTY_SECTIONS }));
         return;
       }
