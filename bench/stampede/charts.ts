@@ -47,14 +47,32 @@ async function render(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-function lines(inputs: readonly ChartInput[], pick: (p: SeriesPoint) => number | null): Record<string, unknown>[] {
-  return inputs.flatMap((r) =>
-    r.series.flatMap((p) => {
-      const y = pick(p);
-      return y === null ? [] : [{ minute: minutes(p.t), resolver: r.name, y }];
-    }),
-  );
+/** Seconds per plotted point: at most about 300 points per line, so a real-time replay stays readable. */
+const binSize = (inputs: readonly ChartInput[]) => Math.max(1, Math.ceil(Math.max(0, ...inputs.map((r) => r.series.length)) / 300));
+
+/** A line per resolver: `value` of each bin of `size` seconds (null: no point). Drawn last-first, so the first resolver is on top. */
+function lines(inputs: readonly ChartInput[], size: number, value: (bin: readonly SeriesPoint[]) => number | null): Record<string, unknown>[] {
+  return [...inputs].reverse().flatMap((r) => {
+    const rows: Record<string, unknown>[] = [];
+    for (let i = 0; i < r.series.length; i += size) {
+      const bin = r.series.slice(i, i + size);
+      const y = value(bin);
+      if (y !== null) rows.push({ minute: minutes((bin[0] as SeriesPoint).t), resolver: r.name, y });
+    }
+    return rows;
+  });
 }
+
+/** Lookups that succeeded / lookups in a bin. */
+function success(bin: readonly SeriesPoint[]): number | null {
+  const lookups = bin.reduce((n, p) => n + p.lookups, 0);
+  return lookups === 0 ? null : bin.reduce((n, p) => n + p.lookups - p.lookupsFailed, 0) / lookups;
+}
+
+/** Mean per second of `pick` over a bin. */
+const mean = (pick: (p: SeriesPoint) => number) => (bin: readonly SeriesPoint[]) => bin.reduce((n, p) => n + pick(p), 0) / bin.length;
+
+const per = (size: number) => (size === 1 ? 'per second' : `per second, mean of each ${size} s`);
 
 /** One colour per resolver, in the order given, legend below. */
 const colors = (names: readonly string[]) => ({
@@ -74,19 +92,20 @@ const xAxis = (timeline: Timeline) => ({
 /** Lookup success ratio per second, one line per resolver. */
 export function successChart(inputs: readonly ChartInput[], timeline: Timeline): Promise<string> {
   const names = inputs.map((r) => r.name);
+  const size = binSize(inputs);
   return render({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Lookups that succeeded, per second',
+    title: `Lookups that succeeded, ${per(size)}`,
     width: 760,
     height: 320,
     layer: [
       ...backdrop(timeline, inputs.flatMap((r) => (r.restartAt === undefined ? [] : [r.restartAt]))),
       {
-        data: { values: lines(inputs, (p) => p.success) },
-        mark: { type: 'line', strokeWidth: 1.5, interpolate: 'linear' },
+        data: { values: lines(inputs, size, success) },
+        mark: { type: 'line', strokeWidth: 2, interpolate: 'linear' },
         encoding: {
           x: xAxis(timeline),
-          y: { field: 'y', type: 'quantitative', title: 'success ratio', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
+          y: { field: 'y', type: 'quantitative', title: 'success ratio', scale: { domain: [0, 1.02], nice: false }, axis: { format: '.0%', values: [0, 0.2, 0.4, 0.6, 0.8, 1] } },
           color: colors(names),
         },
       },
@@ -97,14 +116,15 @@ export function successChart(inputs: readonly ChartInput[], timeline: Timeline):
 /** Queries per wall-clock second reaching kube-dns and the external resolver, one line per resolver. */
 export function upstreamChart(inputs: readonly ChartInput[], timeline: Timeline): Promise<string> {
   const names = inputs.map((r) => r.name);
+  const size = binSize(inputs);
   const panel = (title: string, pick: (p: SeriesPoint) => number): Extract<TopLevelSpec, { layer: unknown }> => ({
-    title,
+    title: `${title}, ${per(size)}`,
     width: 760,
     height: 200,
     layer: [
       ...backdrop(timeline, []),
       {
-        data: { values: lines(inputs, pick) },
+        data: { values: lines(inputs, size, mean(pick)) },
         mark: { type: 'line', strokeWidth: 1.5 },
         encoding: {
           x: xAxis(timeline),
