@@ -16,6 +16,7 @@ export interface UpstreamPorts {
 export class Upstreams {
   private nextId = 1;
   private readonly waiting = new Map<number, (counts: readonly InstanceCounts[]) => void>();
+  private readonly exited: Promise<void>;
 
   private constructor(
     private readonly worker: Worker,
@@ -27,6 +28,8 @@ export class Upstreams {
       this.waiting.get(event.id)?.(event.counts);
       this.waiting.delete(event.id);
     });
+    worker.on('error', (error) => process.stderr.write(`upstream simulator failed: ${error.stack ?? error.message}\n`));
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
   }
 
   /** Starts the worker and waits until every socket is bound. */
@@ -69,12 +72,11 @@ export class Upstreams {
     });
   }
 
-  /** Closes the sockets and ends the worker. */
+  /** Closes the sockets and ends the worker (terminated if it has not ended within a second). */
   async close(): Promise<void> {
-    this.worker.removeAllListeners('exit');
     this.send({ kind: 'close' });
     const timer = setTimeout(() => void this.worker.terminate(), 1000);
-    await new Promise((resolve) => this.worker.once('exit', resolve));
+    await this.exited;
     clearTimeout(timer);
   }
 }
