@@ -54,8 +54,6 @@ const REASONS: Record<string, string> = {
 /** Holds the zone being served. */
 export class SnapshotStore {
   private zone: ClusterZone | undefined;
-  /** The snapshot behind `zone`, kept to rebuild the zone when zone options change. */
-  private snapshot: SnapshotV1 | undefined;
 
   constructor(
     private options: StoreOptions,
@@ -69,19 +67,17 @@ export class SnapshotStore {
   }
 
   /**
-   * New keys or flags after a config reload. The current snapshot stays; its zone
-   * is rebuilt when the zone options (TTL) changed.
+   * New keys or flags after a config reload. The current snapshot stays; a new
+   * TTL applies to it at once (the records are shared, not rebuilt).
    */
   reconfigure(options: StoreOptions): void {
-    const rebuild = options.zone.ttl !== this.options.zone.ttl;
     this.options = options;
-    if (rebuild && this.snapshot) this.install(this.snapshot);
+    if (this.zone && this.zone.ttl !== options.zone.ttl) this.zone = this.zone.withTtl(options.zone.ttl);
   }
 
   private install(snapshot: SnapshotV1): ClusterZone {
-    const zone = new ClusterZone(snapshot, this.options.zone);
+    const zone = ClusterZone.fromSnapshot(snapshot, this.options.zone);
     this.zone = zone;
-    this.snapshot = snapshot;
     this.metrics.setSnapshot(zone.generation, zone.createdAt, zone.stats.records);
     return zone;
   }

@@ -6,6 +6,7 @@
  * flags and the question's case (`renderTemplate`). Negative answers need no
  * encoding at all: the query's question followed by the pre-encoded SOA
  * (RFC 2308 §2: the SOA goes in the authority section of NXDOMAIN and NODATA).
+ * The records themselves are packed (`table.ts`) and unpacked on a template miss.
  */
 import type { SnapshotV1 } from '../../snapshot/types.js';
 import { Rcode, RRClass, RRType } from '../wire/constants.js';
@@ -16,15 +17,12 @@ import type { Query } from '../wire/query.js';
 import type { ResourceRecord } from '../wire/records.js';
 import { composeReply, renderTemplate } from '../wire/reply.js';
 import type { EncodedSections } from '../wire/reply.js';
-import { zoneRecords } from './records.js';
-import type { ZoneNodes, ZoneOptions } from './records.js';
+import { soaRecord, zoneRecords } from './records.js';
+import type { ZoneOptions, ZoneStats } from './records.js';
+import { NodeTable, packZone } from './table.js';
+import type { ZoneImage } from './table.js';
 
-/** Counts shown in logs and `snapshot inspect`-like summaries. */
-export interface ZoneStats {
-  readonly names: number;
-  readonly reverseNames: number;
-  readonly records: number;
-}
+export type { ZoneStats } from './records.js';
 
 /** One snapshot's cluster zone, immutable once built. */
 export class ClusterZone {
@@ -34,24 +32,40 @@ export class ClusterZone {
   /** When the snapshot was created (ms since epoch), for the age metric. */
   readonly createdAt: number;
   readonly stats: ZoneStats;
-  private readonly nodes: ZoneNodes;
-  private readonly reverse: ZoneNodes;
+  /** TTL of every answer and of the SOA (negative answers). */
+  readonly ttl: number;
+  private readonly nodes: NodeTable;
+  private readonly reverse: NodeTable;
+  /** ExternalName owners and their targets. */
+  private readonly aliases: ReadonlyMap<string, string>;
+  private readonly soa: ResourceRecord;
   private readonly podZone: DnsName;
   private readonly negative: EncodedSections;
   private readonly templates = new Map<string, Buffer>();
 
-  constructor(snapshot: SnapshotV1, options: ZoneOptions) {
-    const built = zoneRecords(snapshot, options);
-    this.apex = toDnsName(built.apex);
-    this.podZone = toDnsName(`pod.${built.apex}`);
-    this.generation = snapshot.generation;
-    this.createdAt = Date.parse(snapshot.createdAt);
-    this.nodes = built.nodes;
-    this.reverse = built.reverse;
-    this.negative = encodeSections([], [built.soa]);
-    let records = 0;
-    for (const node of [...built.nodes.values(), ...built.reverse.values()]) for (const set of node.values()) records += set.length;
-    this.stats = { names: built.nodes.size, reverseNames: built.reverse.size, records };
+  /** The zone of a packed image, made here or on a worker thread (`intake/verify-worker.ts`). */
+  constructor(private readonly image: ZoneImage) {
+    this.apex = toDnsName(image.apex);
+    this.podZone = toDnsName(`pod.${image.apex}`);
+    this.generation = image.generation;
+    this.createdAt = Date.parse(image.createdAt);
+    this.ttl = image.ttl;
+    this.stats = image.stats;
+    this.nodes = new NodeTable(image.nodes);
+    this.reverse = new NodeTable(image.reverse);
+    this.aliases = new Map(image.aliases);
+    this.soa = soaRecord(image.apex, image.generation, image.ttl);
+    this.negative = encodeSections([], [this.soa]);
+  }
+
+  /** Builds the zone of `snapshot` at once, on this thread. */
+  static fromSnapshot(snapshot: SnapshotV1, options: ZoneOptions): ClusterZone {
+    return new ClusterZone(packZone(zoneRecords(snapshot, options)));
+  }
+
+  /** The same zone answering with another TTL; the packed records are shared. */
+  withTtl(ttl: number): ClusterZone {
+    return new ClusterZone({ ...this.image, ttl });
   }
 
   /**
@@ -61,7 +75,7 @@ export class ClusterZone {
    */
   owns(name: DnsName): boolean {
     if (isSubdomain(name, this.apex)) return !isSubdomain(name, this.podZone);
-    return this.reverse.has(name);
+    return this.reverse.find(name) !== -1;
   }
 
   /** Answers `query`, whose name this zone {@link owns}. Authoritative (AA set). */
@@ -73,16 +87,21 @@ export class ClusterZone {
     const cached = this.templates.get(key);
     if (cached) return renderTemplate(cached, query);
 
-    const node = this.nodes.get(query.name) ?? this.reverse.get(query.name);
-    if (!node) return composeReply(query, Rcode.NXDOMAIN, true, this.negative);
-    const answers = this.select(node, query.type);
+    let table = this.nodes;
+    let at = table.find(query.name);
+    if (at === -1) {
+      table = this.reverse;
+      at = table.find(query.name);
+    }
+    if (at === -1) return composeReply(query, Rcode.NXDOMAIN, true, this.negative);
+    const answers = this.select(table, at, query.name, query.type);
     if (answers.length === 0) return composeReply(query, Rcode.NOERROR, true, this.negative); // NODATA
     const template = encodeTemplate({
       name: query.name,
       type: query.type,
       rcode: Rcode.NOERROR,
       authoritative: true,
-      answers: answers.map((r) => ({ ...r, name: query.name })),
+      answers,
       authority: [],
       additional: [],
     });
@@ -95,15 +114,18 @@ export class ClusterZone {
    * must be resolved upstream; undefined otherwise (the common case: one map lookup).
    */
   externalAlias(name: DnsName): ResourceRecord | undefined {
-    const record = this.nodes.get(name)?.get(RRType.CNAME)?.[0];
-    if (!record || record.data.type !== 'CNAME') return undefined;
-    return this.owns(toDnsName(record.data.target)) ? undefined : record;
+    const target = this.aliases.get(name);
+    if (target === undefined || this.owns(toDnsName(target))) return undefined;
+    return { name, ttl: this.ttl, data: { type: 'CNAME', target } };
   }
 
-  private select(node: Map<number, ResourceRecord[]>, type: number): readonly ResourceRecord[] {
-    const cname = node.get(RRType.CNAME);
-    if (cname && type !== RRType.CNAME) return cname; // RFC 1034 §3.6.2: the alias answers for every type
-    if (type === RRType.ANY) return [...node.values()].flat();
-    return node.get(type) ?? [];
+  /** The records answering `type` at entry `at` of `table`, owned by the query's `name`. */
+  private select(table: NodeTable, at: number, name: string, type: number): readonly ResourceRecord[] {
+    if (type !== RRType.CNAME) {
+      // RFC 1034 §3.6.2: the alias answers for every type.
+      const cname = table.records(at, RRType.CNAME, name, this.ttl, this.soa);
+      if (cname.length > 0) return cname;
+    }
+    return table.records(at, type, name, this.ttl, this.soa);
   }
 }
