@@ -226,6 +226,7 @@ export class Resolver {
       const grace = this.config.shutdownGraceMs;
       await this.watcher?.close();
       await this.receiver?.close();
+      await this.store.close();
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
       await Promise.all([this.forwarder.close(), this.fallback?.close()]);
       const http = this.http;
