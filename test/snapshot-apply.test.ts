@@ -2,7 +2,8 @@
  * Applying large snapshots (resolver/intake/store.ts, verifier.ts): verified in
  * the child process while queries keep being answered, one candidate at a time
  * with the newest generation winning, the same rejection reasons as on the
- * serving thread, and the child ended on close.
+ * serving thread, the child ended on close, and the encoded answers of
+ * unchanged names carried over to the new zone.
  */
 import { createSocket } from 'node:dgram';
 import { gzipSync } from 'node:zlib';
@@ -16,6 +17,9 @@ import { ResolverMetrics } from '../resolver/metrics.js';
 import { RRType } from '../resolver/wire/constants.js';
 import { encodeQuery } from '../resolver/wire/decode.js';
 import { toDnsName } from '../resolver/wire/name.js';
+import { parseQuery } from '../resolver/wire/query.js';
+import type { Query } from '../resolver/wire/query.js';
+import { ClusterZone } from '../resolver/zone/zone.js';
 import { buildSnapshot } from '../snapshot/build.js';
 import { generateKeyPair } from '../snapshot/keys.js';
 import { signSnapshot } from '../snapshot/sign.js';
@@ -157,5 +161,44 @@ describe('the verification process', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     await s.close();
     expect(await pending).toMatchObject({ result: 'rejected', reason: 'rejected_other' });
+  });
+});
+
+describe('answers carried over to the next zone', () => {
+  const query = (name: string, type: number): Query => {
+    const parsed = parseQuery(encodeQuery(name, type));
+    if (parsed.kind !== 'query') throw new Error('bad query');
+    return parsed.query;
+  };
+  const names = LARGE.services.slice(0, 40).filter((s) => s.type !== 'ExternalName').map((s) => `${s.name}.${s.namespace}.svc.cluster.local`);
+
+  it('reuses the encoded answers of unchanged names and re-encodes changed ones', () => {
+    const old = ClusterZone.fromSnapshot(at(1), { ttl: 5 });
+    for (const name of names) old.answer(query(name, RRType.A));
+    const changed = LARGE.services.findIndex((s) => !s.headless && s.type !== 'ExternalName' && s.clusterIPs.length === 1);
+    const next = at(2, { ...LARGE, services: LARGE.services.map((s, i) => (i === changed ? { ...s, clusterIPs: ['10.99.0.1'] } : s)) });
+    const zone = ClusterZone.fromSnapshot(next, { ttl: 5 });
+    zone.inherit(old);
+    let rounds = 0;
+    while (!zone.inheritSome(7)) rounds++;
+    expect(rounds).toBeGreaterThan(2);
+    const service = LARGE.services[changed]!;
+    const changedName = `${service.name}.${service.namespace}.svc.cluster.local`;
+    expect(names).toContain(changedName);
+    expect(zone.inheritedAnswers).toBe(names.length - 1);
+    for (const name of names.filter((n) => n !== changedName)) expect(zone.answer(query(name, RRType.A)).equals(old.answer(query(name, RRType.A))), name).toBe(true);
+    const fresh = ClusterZone.fromSnapshot(next, { ttl: 5 });
+    expect(zone.answer(query(changedName, RRType.A)).equals(fresh.answer(query(changedName, RRType.A)))).toBe(true);
+    expect(zone.answer(query(changedName, RRType.A)).equals(old.answer(query(changedName, RRType.A)))).toBe(false);
+  });
+
+  it('never carries over the SOA, whose serial follows the generation', () => {
+    const old = ClusterZone.fromSnapshot(at(1), { ttl: 5 });
+    old.answer(query('cluster.local', RRType.SOA));
+    const zone = ClusterZone.fromSnapshot(at(2), { ttl: 5 });
+    zone.inherit(old);
+    while (!zone.inheritSome(100));
+    const fresh = ClusterZone.fromSnapshot(at(2), { ttl: 5 });
+    expect(zone.answer(query('cluster.local', RRType.SOA)).equals(fresh.answer(query('cluster.local', RRType.SOA)))).toBe(true);
   });
 });

@@ -69,6 +69,9 @@ export const INLINE_MAX_BYTES = 32 * 1024;
  */
 export const VERIFIER_IDLE_MS = 60_000;
 
+/** Time spent taking over encoded answers from the replaced zone per event-loop turn, in ms. */
+const INHERIT_SLICE_MS = 1;
+
 const REASONS: Record<string, string> = {
   HF_SNAPSHOT_SCHEMA: 'rejected_schema',
   HF_SNAPSHOT_PARSE: 'rejected_schema',
@@ -172,9 +175,29 @@ export class SnapshotStore {
     if (current !== undefined && zone.generation < current) {
       return { result: 'rejected', reason: 'rejected_rollback', message: `generation ${zone.generation} is older than the current ${current}` };
     }
-    this.zone = zone.ttl === this.options.zone.ttl ? zone : zone.withTtl(this.options.zone.ttl);
+    const previous = this.zone;
+    const next = zone.ttl === this.options.zone.ttl ? zone : zone.withTtl(this.options.zone.ttl);
+    this.zone = next;
     this.metrics.setSnapshot(zone.generation, zone.createdAt, zone.stats.records);
+    if (previous) this.inherit(next, previous);
     return { result: 'applied', generation: zone.generation };
+  }
+
+  /**
+   * Lets `zone` take over the answers `previous` had encoded for unchanged names,
+   * {@link INHERIT_SLICE_MS} of work per event-loop turn, for as long as it is served.
+   */
+  private inherit(zone: ClusterZone, previous: ClusterZone): void {
+    zone.inherit(previous);
+    const step = () => {
+      if (this.zone !== zone) return;
+      const until = performance.now() + INHERIT_SLICE_MS;
+      let done = false;
+      while (!done && performance.now() < until) done = zone.inheritSome(50);
+      if (!done) setImmediate(step);
+      else this.log.debug({ generation: zone.generation, answers: zone.inheritedAnswers }, 'encoded answers of unchanged names taken over');
+    };
+    setImmediate(step);
   }
 
   private async persist(bytes: Buffer): Promise<void> {

@@ -207,6 +207,15 @@ export class NodeTable {
     return out;
   }
 
+  /** The bytes of the entry at `at`: its name and every record set. Equal bytes, equal records. */
+  entry(at: number): Buffer {
+    const { data } = this;
+    let p = at + 1 + (data[at] as number);
+    const sets = data[p++] as number;
+    for (let s = 0; s < sets; s++) p += 10 + data.readUInt32BE(p + 6);
+    return data.subarray(at, p);
+  }
+
   /** Calls `visit(type, count, offset of the records)` per record set until it returns true. */
   private eachSet(at: number, visit: (type: number, count: number, start: number) => boolean): void {
     const { data } = this;

@@ -7,6 +7,11 @@
  * encoding at all: the query's question followed by the pre-encoded SOA
  * (RFC 2308 §2: the SOA goes in the authority section of NXDOMAIN and NODATA).
  * The records themselves are packed (`table.ts`) and unpacked on a template miss.
+ *
+ * A new snapshot usually changes few names, so a new zone takes over the encoded
+ * answers of the one it replaces wherever a name's records are byte for byte the
+ * same ({@link ClusterZone.inherit}): without that, every popular name would go
+ * through the (slow) encoder again after each snapshot, all at once.
  */
 import type { SnapshotV1 } from '../../snapshot/types.js';
 import { Rcode, RRClass, RRType } from '../wire/constants.js';
@@ -42,6 +47,10 @@ export class ClusterZone {
   private readonly podZone: DnsName;
   private readonly negative: EncodedSections;
   private readonly templates = new Map<string, Buffer>();
+  /** Encoded answers taken over from the zone replaced (see {@link inherit}). */
+  inheritedAnswers = 0;
+  /** The zone replaced, while its answers are being taken over; then undefined. */
+  private previous: { readonly zone: ClusterZone; readonly keys: Iterator<[string, Buffer]> } | undefined;
 
   /** The zone of a packed image, made here or on a worker thread (`intake/verify-worker.ts`). */
   constructor(private readonly image: ZoneImage) {
@@ -87,14 +96,15 @@ export class ClusterZone {
     const cached = this.templates.get(key);
     if (cached) return renderTemplate(cached, query);
 
-    let table = this.nodes;
-    let at = table.find(query.name);
-    if (at === -1) {
-      table = this.reverse;
-      at = table.find(query.name);
+    const found = this.locate(query.name);
+    if (!found) return composeReply(query, Rcode.NXDOMAIN, true, this.negative);
+    const carried = this.previous && this.carried(this.previous.zone, key, query.name);
+    if (carried) {
+      this.templates.set(key, carried);
+      this.inheritedAnswers++;
+      return renderTemplate(carried, query);
     }
-    if (at === -1) return composeReply(query, Rcode.NXDOMAIN, true, this.negative);
-    const answers = this.select(table, at, query.name, query.type);
+    const answers = this.select(found.table, found.at, query.name, query.type);
     if (answers.length === 0) return composeReply(query, Rcode.NOERROR, true, this.negative); // NODATA
     const template = encodeTemplate({
       name: query.name,
@@ -107,6 +117,62 @@ export class ClusterZone {
     });
     this.templates.set(key, template);
     return renderTemplate(template, query);
+  }
+
+  /**
+   * Starts taking over the encoded answers of `previous`, the zone this one
+   * replaces: from now on a miss here looks there first, and {@link inheritSome}
+   * moves them over in slices. Nothing is taken when the TTLs differ.
+   */
+  inherit(previous: ClusterZone): void {
+    if (previous.ttl !== this.ttl || previous === this) return;
+    this.previous = { zone: previous, keys: previous.templates.entries() };
+  }
+
+  /**
+   * Takes over up to `count` answers of the zone given to {@link inherit}; true
+   * once all have been looked at (the old zone is then let go).
+   */
+  inheritSome(count: number): boolean {
+    const previous = this.previous;
+    if (!previous) return true;
+    for (let i = 0; i < count; i++) {
+      const next = previous.keys.next();
+      if (next.done) {
+        this.previous = undefined;
+        return true;
+      }
+      const [key, template] = next.value;
+      if (this.templates.has(key)) continue;
+      const name = key.slice(key.indexOf('|') + 1);
+      if (this.sameRecords(previous.zone, name)) {
+        this.templates.set(key, template);
+        this.inheritedAnswers++;
+      }
+    }
+    return false;
+  }
+
+  /** The old zone's answer for `key` when `name` has the same records here. */
+  private carried(previous: ClusterZone, key: string, name: string): Buffer | undefined {
+    const template = previous.templates.get(key);
+    return template && this.sameRecords(previous, name) ? template : undefined;
+  }
+
+  /** True when `name` has byte-identical records here and in `other`, so an answer encoded by one serves for both. */
+  private sameRecords(other: ClusterZone, name: string): boolean {
+    if (name === this.apex) return false; // its SOA changes with every generation
+    const mine = this.locate(name);
+    const theirs = other.locate(name);
+    return mine !== undefined && theirs !== undefined && mine.table.entry(mine.at).equals(theirs.table.entry(theirs.at));
+  }
+
+  /** Where `name` is packed: under the zone apex or among the reverse names. */
+  private locate(name: string): { readonly table: NodeTable; readonly at: number } | undefined {
+    const at = this.nodes.find(name);
+    if (at !== -1) return { table: this.nodes, at };
+    const reverse = this.reverse.find(name);
+    return reverse === -1 ? undefined : { table: this.reverse, at: reverse };
   }
 
   /**
