@@ -40,6 +40,17 @@ describe('packed zone tables', () => {
     if (nodes === records.nodes) expect([...types].sort((a, b) => a - b)).toEqual([RRType.A, RRType.NS, RRType.CNAME, RRType.SOA, RRType.TXT, RRType.AAAA, RRType.SRV]);
   });
 
+  it.each([5, 40])('keeps one record per RDATA in a set of %i endpoints, duplicates given twice', (count) => {
+    const endpoint = (i: number) => ({ addresses: [`10.1.0.${i}`], ready: true, serving: true, terminating: false, ports: [{ name: 'http', protocol: 'TCP' as const, port: 80 }] });
+    const endpoints = [...Array.from({ length: count }, (_, i) => endpoint(i)), ...Array.from({ length: count }, (_, i) => endpoint(i))];
+    const service = { namespace: 'ns', name: 'db', type: 'ClusterIP' as const, clusterIPs: [], headless: true, ports: [], publishNotReadyAddresses: false, endpoints };
+    const zone = zoneRecords({ ...snapshot, services: [service] }, { ttl: 7 });
+    const node = zone.nodes.get('db.ns.svc.cluster.local');
+    expect(node?.get(RRType.A)?.map((r) => r.data)).toEqual(Array.from({ length: count }, (_, i) => ({ type: 'A', address: `10.1.0.${i}` })));
+    expect(zone.nodes.get('_http._tcp.db.ns.svc.cluster.local')?.get(RRType.SRV)).toHaveLength(count);
+    expect(zone.stats.records).toBe(3 + count * 4); // SOA, NS, TXT; per endpoint an A at the base and at its host, a PTR, an SRV
+  });
+
   it('lists every ExternalName alias', () => {
     const externalNames = snapshot.services.filter((s) => s.type === 'ExternalName');
     expect(image.aliases).toHaveLength(externalNames.length);

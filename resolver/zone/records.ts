@@ -66,11 +66,14 @@ const TYPE_CODE: Record<RData['type'], number> = {
   SOA: RRType.SOA,
 };
 
+/** Record sets from this size on keep their RDATA keys in a Set; smaller ones are scanned. */
+const LARGE_SET = 16;
+
 class NodeSet {
   readonly nodes: ZoneNodes = new Map();
   records = 0;
-  /** `name type rdata` of every record added, so that a duplicate costs one lookup (a headless service adds thousands at one name). */
-  private readonly seen = new Set<string>();
+  /** The RDATA keys of each large record set, so that a duplicate costs one lookup there (a headless service adds thousands at one name). */
+  private readonly largeSets = new Map<ResourceRecord[], Set<string>>();
   /** `apex` undefined: no empty non-terminals are created (reverse names). */
   constructor(private readonly apex: string | undefined) {}
 
@@ -85,17 +88,31 @@ class NodeSet {
     return node;
   }
 
+  /** Adds a record unless the set holds one with the same RDATA. */
   add(name: string, ttl: number, data: RData): void {
     const type = TYPE_CODE[data.type];
-    const key = `${name} ${type} ${dataKey(data)}`;
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
-    this.records++;
     const node = this.touch(name);
     const set = node.get(type);
     const record: ResourceRecord = { name, ttl, data };
-    if (!set) node.set(type, [record]);
-    else set.push(record);
+    this.records++;
+    if (!set) {
+      node.set(type, [record]);
+      return;
+    }
+    const key = dataKey(data);
+    const keys = this.largeSets.get(set);
+    if (keys) {
+      if (keys.has(key)) return this.duplicate();
+      keys.add(key);
+    } else {
+      for (const other of set) if (dataKey(other.data) === key) return this.duplicate();
+      if (set.length + 1 >= LARGE_SET) this.largeSets.set(set, new Set([...set.map((r) => dataKey(r.data)), key]));
+    }
+    set.push(record);
+  }
+
+  private duplicate(): void {
+    this.records--;
   }
 
   private ensureAncestors(name: string, apex: string): void {
