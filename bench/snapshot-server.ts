@@ -8,6 +8,8 @@
  *   {cmd: 'memory'}         → process.memoryUsage() after two full collections, and
  *                             the current and peak RSS of its child processes (Linux)
  *   {cmd: 'delay'}          → the longest event-loop delay (ms) since the last 'delay', and resets
+ *   {cmd: 'offer', file}    → offers `file` to the snapshot store as a push would: the result,
+ *                             its wall time and the store's apply figures (ms)
  *   {cmd: 'inline', file}   → verifies and builds `file` on the serving thread, as the
  *                             resolver did before the worker: the stall that would cause (ms)
  *   {cmd: 'stop'}           → stops the resolver and exits
@@ -22,7 +24,18 @@ import { Resolver } from '../resolver/resolver.js';
 import { loadPublicKey } from '../snapshot/keys.js';
 
 /** A message from the bench. */
-export type ServerCommand = { readonly cmd: 'memory' | 'delay' | 'stop' } | { readonly cmd: 'inline'; readonly file: string };
+export type ServerCommand = { readonly cmd: 'memory' | 'delay' | 'stop' } | { readonly cmd: 'inline' | 'offer'; readonly file: string };
+
+/** The reply to an `offer`. */
+export interface OfferFigures {
+  readonly result: string;
+  /** Wall time of the offer, ms. */
+  readonly wall: number;
+  /** holdfast_snapshot_apply_duration_seconds, in ms. */
+  readonly apply: number;
+  /** holdfast_snapshot_apply_max_loop_delay_seconds, in ms. */
+  readonly delay: number;
+}
 
 const [keyFile = ''] = process.argv.slice(2);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -69,6 +82,14 @@ const handle = async (message: ServerCommand): Promise<unknown> => {
       const max = delay.max / 1e6;
       delay.reset();
       return max;
+    }
+    case 'offer': {
+      const bytes = await readFile(message.file);
+      const start = performance.now();
+      const outcome = await resolver.store.offer(bytes, 'push');
+      const wall = performance.now() - start;
+      const gauge = async (g: typeof resolver.metrics.snapshotApplySeconds) => ((await g.get()).values[0]?.value ?? Number.NaN) * 1000;
+      return { result: outcome.result, wall, apply: await gauge(resolver.metrics.snapshotApplySeconds), delay: await gauge(resolver.metrics.snapshotApplyLoopDelay) } satisfies OfferFigures;
     }
     case 'inline': {
       const bytes = await readFile(message.file);

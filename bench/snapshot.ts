@@ -8,12 +8,14 @@
  *
  * Then a real resolver in a child process pinned to CPU 0 (snapshot-server.ts):
  * its memory before and while holding the snapshot (after full collections); the
- * wall time of each push (HTTP PUT to the receiver until its 204); and the stall.
+ * wall time of each push (offered to its snapshot store, as the receiver does with
+ * a PUT body, until applied); and the stall.
  * For that a steady query load (dnsperf on CPU 1 at --qps, or a paced node UDP
  * loop) runs three times: with no push, with --applies pushes, and with as many
- * verifications done on the serving thread, as the resolver did before the
- * worker. Each run reports the longest event-loop delay in the resolver (per
- * 1-s window, per push, per inline verification) and the client latencies.
+ * verifications done on the serving thread, as the resolver did before it had a
+ * verification process. Each run reports the longest event-loop delay in the
+ * resolver (per 1-s window, per push, per inline verification) and the client
+ * latencies.
  *
  * Usage: npm run bench -- snapshot [--services 10000] [--endpoints 100000]
  *        [--applies 5] [--seconds 8] [--qps 10000] [--repeat 3] [--names N] [--loadgen dnsperf|node]
@@ -22,7 +24,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,7 +39,7 @@ import { parseSnapshot } from '../snapshot/validate.js';
 import { syntheticCluster } from './cluster.js';
 import { runPacedLoad } from './loadgen.js';
 import { clusterQueries, typeCode } from './queries.js';
-import type { ServerCommand } from './snapshot-server.js';
+import type { OfferFigures, ServerCommand } from './snapshot-server.js';
 import { has, median, percentile, pinned, root, startServer } from './tools.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -188,21 +189,16 @@ interface ResolverRun {
   readonly applies: number;
 }
 
-async function measureResolver(child: ChildProcess, ports: { dns: number; metrics: number; receiver: number }, run: ResolverRun): Promise<void> {
+async function measureResolver(child: ChildProcess, ports: { dns: number }, run: ResolverRun): Promise<void> {
   const ask = <T>(command: ServerCommand) =>
     new Promise<T>((resolve) => {
       child.once('message', (m) => resolve((m as { reply: T }).reply));
       child.send(command);
     });
   const push = async (file: string) => {
-    const body = await readFile(file);
-    const start = performance.now();
-    const res = await fetch(`http://127.0.0.1:${ports.receiver}/v1/snapshot`, { method: 'PUT', body });
-    const wall = performance.now() - start;
-    if (res.status !== 204) throw new Error(`push of ${file}: HTTP ${res.status} ${await res.text()}`);
-    const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
-    const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]) * 1000;
-    return { wall, apply: gauge('holdfast_snapshot_apply_duration_seconds'), delay: gauge('holdfast_snapshot_apply_max_loop_delay_seconds') };
+    const figures = await ask<OfferFigures>({ cmd: 'offer', file });
+    if (figures.result !== 'applied') throw new Error(`offer of ${file}: ${figures.result}`);
+    return figures;
   };
   const load = () => (run.loadgen === 'dnsperf' ? dnsperf(ports.dns, run.queryFile, run.qps, run.seconds) : runPacedLoad(ports.dns, run.queries, run.qps, run.seconds));
 
@@ -216,7 +212,7 @@ async function measureResolver(child: ChildProcess, ports: { dns: number; metric
   out(`                    holding it:  heap ${mb(holding.heapUsed)} (${delta(before.heapUsed, holding.heapUsed)}), array buffers ${mb(holding.arrayBuffers)} (${delta(before.arrayBuffers, holding.arrayBuffers)}), RSS ${mb(holding.rss)} (${delta(before.rss, holding.rss)})`);
   const verifier = holding.children[0];
   if (verifier) out(`                    verification process (ends after 60 s idle): RSS ${mb(verifier.rss)}, peak ${mb(verifier.peak)}`);
-  out(`  first apply       ${ms(initial.wall)} wall (push to 204; verification process started cold), longest event-loop delay ${ms(initial.delay)}`);
+  out(`  first apply       ${ms(initial.wall)} wall (verification process started cold), longest event-loop delay ${ms(initial.delay)}`);
 
   const spacing = (run.seconds * 1000) / (run.applies + 1);
   const during = async <T>(event: (i: number) => Promise<T>): Promise<{ results: T[]; latency: Latency }> => {
@@ -244,7 +240,7 @@ async function measureResolver(child: ChildProcess, ports: { dns: number; metric
 
   const walls = pushed.results.map((r) => r.wall);
   const range = (xs: number[]) => `median ${ms(median(xs))} (${ms(Math.min(...xs))} to ${ms(Math.max(...xs))})`;
-  out(`  apply under load  ${range(walls)} wall over ${run.applies} pushes (each changing 1 % of the services); store's own figure (receipt to swap) ${range(pushed.results.map((r) => r.apply))}`);
+  out(`  apply under load  ${range(walls)} wall over ${run.applies} pushes (each changing 1 % of the services)`);
   out('  longest event-loop delay:');
   out(`    no push, 1-s windows               ${range(quiet.results)}`);
   out(`    during each push                   ${range(pushed.results.map((r) => r.delay))}`);
