@@ -16,7 +16,7 @@ import { ClusterZone } from '../resolver/zone/zone.js';
 import { typeCode } from './queries.js';
 
 const [portText = '0', snapshotPath = 'demo/demo-snapshot.json', queryFile = ''] = process.argv.slice(2);
-const zone = new ClusterZone(parseSnapshot(readFileSync(snapshotPath)).snapshot, { ttl: 5 });
+const zone = ClusterZone.fromSnapshot(parseSnapshot(readFileSync(snapshotPath)).snapshot, { ttl: 5 });
 const answers = new Map<string, Buffer>();
 for (const line of readFileSync(queryFile, 'utf8').split('\n')) {
   const [name, type] = line.trim().split(/\s+/);

@@ -50,3 +50,44 @@ export function runLoad(port: number, queries: readonly Buffer[], seconds: numbe
     });
   });
 }
+
+/** Result of {@link runPacedLoad}: queries sent, and the latency (ms) of each answered one. */
+export interface PacedResult {
+  readonly sent: number;
+  readonly latencies: number[];
+}
+
+/**
+ * Sends `qps` queries per second to 127.0.0.1:`port` for `seconds` (round-robin
+ * over `queries`, at most qps × seconds in all) and times each reply by its ID;
+ * replies later than one second after the end count as lost.
+ */
+export function runPacedLoad(port: number, queries: readonly Buffer[], qps: number, seconds: number): Promise<PacedResult> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    const sentAt = new Float64Array(65536);
+    const latencies: number[] = [];
+    const total = Math.floor(qps * seconds);
+    let sent = 0;
+    const started = performance.now();
+    socket.on('message', (msg) => {
+      if (msg.length >= 2) latencies.push(performance.now() - (sentAt[msg.readUInt16BE(0)] as number));
+    });
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * qps));
+      for (; sent < due; sent++) {
+        const q = queries[sent % queries.length] as Buffer;
+        q.writeUInt16BE(sent & 0xffff, 0);
+        sentAt[sent & 0xffff] = performance.now();
+        socket.send(q, port, '127.0.0.1');
+      }
+      if (sent >= total) {
+        clearInterval(tick);
+        setTimeout(() => {
+          socket.close();
+          resolve({ sent, latencies });
+        }, 1000);
+      }
+    }, 1);
+  });
+}

@@ -1,11 +1,14 @@
 /**
  * `npm run bench -- <name> [options]`: the benchmark entry point.
  * Benches: `throughput` (cluster-zone queries per second, holdfast next to a bare
- * node:dgram server). Run without a name for all of them with default options.
+ * node:dgram server) and `snapshot` (build, sign, verify and apply a large
+ * snapshot; memory; query stalls while it is applied). Run without a name for
+ * all of them with default options.
  */
+import { snapshot } from './snapshot.js';
 import { throughput } from './throughput.js';
 
-const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput };
+const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput, snapshot };
 
 const [name, ...rest] = process.argv.slice(2);
 if (name === '--help' || name === '-h') {

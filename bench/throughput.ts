@@ -11,46 +11,20 @@
  *
  * Usage: npm run bench -- throughput [--seconds 10] [--rounds 3] [--loadgen dnsperf|node]
  */
-import { execFileSync, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { encodeQuery } from '../resolver/wire/decode.js';
 import { parseSnapshot } from '../snapshot/validate.js';
 import { runLoad } from './loadgen.js';
 import { clusterQueries, typeCode } from './queries.js';
-
-const root = new URL('../..', import.meta.url).pathname;
-
-function has(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Starts `args` (pinned to CPU 0 when taskset exists) and resolves with the first stdout line matching `pick`. */
-function startServer(args: string[], pick: (line: string) => number | undefined): Promise<{ child: ChildProcess; port: number }> {
-  const [cmd, ...rest] = has('taskset') ? ['taskset', '-c', '0', process.execPath, ...args] : [process.execPath, ...args];
-  const child = spawn(cmd as string, rest, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      const port = pick(line);
-      if (port !== undefined) resolve({ child, port });
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
-}
+import { has, median, pinned, root, startServer } from './tools.js';
 
 function dnsperf(port: number, file: string, seconds: number): number {
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(seconds), '-c', '1', '-T', '1', '-q', '200'];
-  const cmd = has('taskset') ? ['taskset', '-c', '1', 'dnsperf', ...args] : ['dnsperf', ...args];
+  const cmd = pinned(1, ['dnsperf', ...args]);
   const out = execFileSync(cmd[0] as string, cmd.slice(1), { encoding: 'utf8' });
   const m = /Queries per second:\s+([\d.]+)/.exec(out);
   const lost = /Queries lost:\s+(\d+)/.exec(out);
@@ -58,12 +32,6 @@ function dnsperf(port: number, file: string, seconds: number): number {
   if (lost && Number(lost[1]) > 0) process.stdout.write(`    (dnsperf lost ${lost[1]} queries)\n`);
   return Number(m[1]);
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 /** Runs the throughput bench with `argv` options. */
 export async function throughput(argv: string[]): Promise<void> {

@@ -30,6 +30,9 @@ export class ResolverMetrics {
   readonly snapshotAge: Gauge;
   readonly snapshotLoads: Counter<'source' | 'result'>;
   readonly snapshotRecords: Gauge;
+  readonly snapshotApplySeconds: Gauge;
+  readonly snapshotApplyLoopDelay: Gauge;
+  readonly snapshotBytes: Gauge;
   readonly upstreamRequests: Counter<'upstream' | 'transport'>;
   readonly upstreamErrors: Counter<'upstream' | 'reason'>;
   readonly upstreamDuration: Histogram<'upstream'>;
@@ -105,6 +108,21 @@ export class ResolverMetrics {
     this.snapshotRecords = new Gauge({
       name: 'holdfast_snapshot_records',
       help: 'Resource records in the cluster zone built from the current snapshot.',
+      registers,
+    });
+    this.snapshotApplySeconds = new Gauge({
+      name: 'holdfast_snapshot_apply_duration_seconds',
+      help: 'Wall time of the last applied snapshot, from its receipt (including any wait behind earlier ones) to the swap.',
+      registers,
+    });
+    this.snapshotApplyLoopDelay = new Gauge({
+      name: 'holdfast_snapshot_apply_max_loop_delay_seconds',
+      help: 'Longest event-loop delay while the last applied snapshot was verified and built (1 ms resolution): how long queries could have waited because of it.',
+      registers,
+    });
+    this.snapshotBytes = new Gauge({
+      name: 'holdfast_snapshot_bytes',
+      help: 'Size of the snapshot being served as it was received (gzip or JSON).',
       registers,
     });
     this.upstreamRequests = new Counter({
@@ -196,6 +214,13 @@ export class ResolverMetrics {
     this.snapshotGeneration.set(generation);
     this.snapshotCreatedAt = createdAt;
     this.snapshotRecords.set(records);
+  }
+
+  /** Records how the last snapshot was applied: wall time, longest event-loop delay meanwhile (s), received size. */
+  setApply(seconds: number, maxLoopDelaySeconds: number, bytes: number): void {
+    this.snapshotApplySeconds.set(seconds);
+    this.snapshotApplyLoopDelay.set(maxLoopDelaySeconds);
+    this.snapshotBytes.set(bytes);
   }
 
   /** Counts one answered query. Label children are bound once and reused (this runs per query). */

@@ -249,6 +249,7 @@ export class Resolver {
       await this.watcher?.close();
       await this.puller?.close();
       await this.receiver?.close();
+      await this.store.close();
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
       await Promise.all([this.forwarder.close(), this.fallback?.close()]);
       const http = this.http;

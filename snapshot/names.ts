@@ -1,6 +1,7 @@
 /**
  * Name and address checks shared by the snapshot validator and builder:
- * RFC 1123 labels and names as Kubernetes validates them, and IP literals.
+ * RFC 1123 labels and names as Kubernetes validates them, IP literals, and
+ * RFC 3339 date-times.
  */
 import { isIP } from 'node:net';
 
@@ -43,4 +44,18 @@ export function show(value: unknown, max = 60): string {
     text = String(value);
   }
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** True for an RFC 3339 §5.6 date-time with valid field ranges (leap second 60 allowed). */
+export function isRfc3339(text: string): boolean {
+  const m = RFC3339.exec(text);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return false;
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
+  return true;
 }

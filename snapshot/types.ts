@@ -18,6 +18,12 @@ export const SNAPSHOT_FORMAT = 'holdfast.snapshot/v1';
 /** Service types as the Kubernetes API names them. */
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 
+/** Every {@link ServiceType}, in the order error messages list them. */
+export const SERVICE_TYPES: readonly string[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
+
+/** Every port protocol, in the order error messages list them. */
+export const PROTOCOLS: readonly string[] = ['TCP', 'UDP', 'SCTP'];
+
 /** A port of a Service or of an EndpointSlice. `name` is '' for an unnamed port. */
 export interface PortV1 {
   readonly name: string;

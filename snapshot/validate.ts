@@ -3,12 +3,14 @@
  * hand-written schema check of the v1 envelope whose errors name the field path
  * and the service, e.g.
  * `services[3] (default/web).endpoints[0].addresses[1]: "10.0.0.x" is not an IPv4 or IPv6 address`.
- * Up to {@link MAX_REPORTED_PROBLEMS} problems are reported together.
+ * Up to {@link MAX_REPORTED_PROBLEMS} problems are reported together. A quick
+ * check without paths (`conforms.ts`) passes valid snapshots first.
  */
 import { gunzipSync } from 'node:zlib';
 import { SnapshotError } from '../common/errors.js';
-import { isDnsLabel, isDnsName, isIpAddress, show } from './names.js';
-import { SNAPSHOT_FORMAT } from './types.js';
+import { isDnsLabel, isDnsName, isIpAddress, isRfc3339, show } from './names.js';
+import { conformsToV1 } from './conforms.js';
+import { PROTOCOLS, SERVICE_TYPES, SNAPSHOT_FORMAT } from './types.js';
 import type { SignedSnapshot } from './types.js';
 
 /** Size limits applied to a snapshot before and while it is read. */
@@ -95,14 +97,27 @@ export function parseSnapshot(bytes: Uint8Array, limits: Partial<SnapshotLimits>
  */
 export function validateSignedSnapshot(value: unknown, limits: Partial<SnapshotLimits> = {}): SignedSnapshot {
   const lim: SnapshotLimits = { ...DEFAULT_LIMITS, ...limits };
+  if (conformsToV1(value, lim)) return value as SignedSnapshot;
+  const { problems, truncated } = schemaProblems(value, lim);
+  if (problems.length > 0) throw new SnapshotSchemaError(problems, truncated);
+  return value as SignedSnapshot;
+}
+
+/**
+ * The reporting check alone: up to {@link MAX_REPORTED_PROBLEMS} problems, each
+ * with its field path, and whether more were left out. Throws SnapshotError
+ * HF_SNAPSHOT_TOO_LARGE when a count limit is exceeded before that many are found.
+ * {@link validateSignedSnapshot} runs it only when the quick check
+ * (`conforms.ts`) says no.
+ */
+export function schemaProblems(value: unknown, limits: SnapshotLimits): { readonly problems: readonly string[]; readonly truncated: boolean } {
   const c = new Checker();
   try {
-    checkEnvelope(c, value, lim);
+    checkEnvelope(c, value, limits);
   } catch (error) {
     if (error !== FULL) throw error;
   }
-  if (c.problems.length > 0) throw new SnapshotSchemaError(c.problems, c.truncated);
-  return value as SignedSnapshot;
+  return { problems: c.problems, truncated: c.truncated };
 }
 
 /** Thrown inside the checker to stop once enough problems are collected. */
@@ -212,8 +227,6 @@ function checkEnvelope(c: Checker, value: unknown, lim: SnapshotLimits): void {
   });
 }
 
-const SERVICE_TYPES: readonly string[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
-
 /** Checks one service; returns its endpoint count. */
 function checkService(c: Checker, path: string, value: unknown, lim: SnapshotLimits): number {
   const svc = c.object(path, value, ['namespace', 'name', 'type', 'clusterIPs', 'headless', 'ports', 'publishNotReadyAddresses', 'endpoints'], ['externalName']);
@@ -264,8 +277,6 @@ function checkEndpoint(c: Checker, path: string, value: unknown): void {
   checkPorts(c, `${path}.ports`, ep['ports']);
 }
 
-const PROTOCOLS: readonly string[] = ['TCP', 'UDP', 'SCTP'];
-
 /**
  * Ports of a service or endpoint. Port names follow Kubernetes: '' or a DNS_LABEL
  * (ValidateDNS1123Label for Service and discovery/v1 EndpointSlice ports); they
@@ -292,20 +303,6 @@ function checkPorts(c: Checker, path: string, value: unknown): void {
     if (seen.has(key)) c.add(`${path}[${k}]`, `duplicate port ${show(name)} ${String(protocol)} ${String(number)}`);
     seen.add(key);
   });
-}
-
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
-
-/** True for an RFC 3339 §5.6 date-time with valid field ranges (leap second 60 allowed). */
-export function isRfc3339(text: string): boolean {
-  const m = RFC3339.exec(text);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return false;
-  if (hour > 23 || minute > 59 || second > 60) return false;
-  if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
-  return true;
 }
 
 function kindOf(value: unknown): string {

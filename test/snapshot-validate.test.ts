@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../bench/prng.js';
 import { SnapshotError } from '../common/errors.js';
-import { parseSnapshot, SnapshotSchemaError, validateSignedSnapshot } from '../snapshot/validate.js';
+import { conformsToV1 } from '../snapshot/conforms.js';
+import { DEFAULT_LIMITS, parseSnapshot, schemaProblems as reportingCheck, SnapshotSchemaError, validateSignedSnapshot } from '../snapshot/validate.js';
 import type { SnapshotLimits } from '../snapshot/validate.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -173,5 +175,60 @@ describe('parseSnapshot', () => {
     expect(tooLarge(bytes, { maxEndpointsPerService: 1 })).toMatch(/services\[1\] \(default\/web\) has 2 endpoints, over the limit of 1/);
     expect(tooLarge(bytes, { maxTotalEndpoints: 1 })).toMatch(/more than 1 endpoints/);
     expect(parseSnapshot(bytes, { maxEndpointsPerService: 2, maxTotalEndpoints: 2 }).snapshot.services).toHaveLength(2);
+  });
+});
+
+describe('the quick check (conforms.ts) against the reporting check', () => {
+  const VALUES: (() => unknown)[] = [
+    () => 'web', () => 'Web', () => '', () => 'a.b', () => '10.0.0.1', () => 'fd00::1', () => 'fe80::1%eth0', () => '10.0.0.x', () => 'ExternalName',
+    () => 'ClusterIP', () => 'UDP', () => 'HTTP', () => 'x.example.com', () => '2024-12-11T10:00:00Z', () => 'ed25519', () => '0123456789abcdef',
+    () => 0, () => 1, () => -1, () => 1.5, () => 65536, () => 2 ** 53, () => true, () => false, () => null, () => undefined,
+    () => [], () => ['10.0.0.1', '10.0.0.1'], () => ['10.0.0.2'], () => ({}), () => ({ name: 'http', protocol: 'TCP', port: 80 }),
+  ];
+  const FIELDS = ['zone', 'name', 'hostname', 'externalName', 'signature', 'extra'];
+
+  function containers(value: unknown, out: object[] = []): object[] {
+    if (typeof value === 'object' && value !== null) {
+      out.push(value);
+      for (const member of Object.values(value)) containers(member, out);
+    }
+    return out;
+  }
+
+  function mutate(root: Json, rand: () => number): void {
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+    const target = pick(containers(root)) as Json;
+    const keys = Object.keys(target);
+    const key = keys.length > 0 ? pick(keys) : '0';
+    switch (Math.floor(rand() * 5)) {
+      case 0: target[key] = pick(VALUES)(); break;
+      case 1: if (Array.isArray(target)) target.splice(Number(key), 1); else delete target[key]; break; // no holes: JSON has none
+      case 2: if (!Array.isArray(target)) target[pick(FIELDS)] = pick(VALUES)(); break;
+      case 3: if (Array.isArray(target) && target.length > 0) target.push(structuredClone(target[0])); break; // duplicates
+      default: if (Array.isArray(target)) target.reverse();
+    }
+  }
+
+  it('accepts exactly what the reporting check accepts, over 3,000 random mutations', () => {
+    const rand = seededRandom(1211);
+    let accepted = 0;
+    for (let i = 0; i < 3000; i++) {
+      const envelope: Json = base();
+      if (rand() < 0.5) envelope['signature'] = { algorithm: 'ed25519', keyId: '0123456789abcdef', value: `${'A'.repeat(86)}==` };
+      if (rand() < 0.3) Object.assign(envelope['snapshot'].services[0], { type: 'ExternalName', clusterIPs: [], externalName: 'x.example.com' });
+      const mutations = Math.floor(rand() * 3);
+      for (let m = 0; m < mutations; m++) mutate(envelope, rand);
+      const limits = rand() < 0.1 ? { ...DEFAULT_LIMITS, maxServices: 1, maxEndpointsPerService: 1, maxTotalEndpoints: 1 } : DEFAULT_LIMITS;
+      let reported: string;
+      try {
+        const { problems } = reportingCheck(envelope, limits);
+        reported = problems.length === 0 ? 'valid' : problems.join('; ');
+      } catch (error) {
+        reported = (error as Error).message;
+      }
+      expect(conformsToV1(envelope, limits), `case ${i}: ${reported} ${JSON.stringify(envelope)}`).toBe(reported === 'valid');
+      if (reported === 'valid') accepted++;
+    }
+    expect(accepted).toBeGreaterThan(500);
   });
 });

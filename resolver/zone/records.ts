@@ -32,12 +32,24 @@ export interface ZoneOptions {
   readonly ttl: number;
 }
 
-/** Result: the nodes under the zone apex, and the reverse (PTR) nodes. */
+/** Counts shown in logs and metrics. */
+export interface ZoneStats {
+  readonly names: number;
+  readonly reverseNames: number;
+  readonly records: number;
+}
+
+/** Result: the nodes under the zone apex, the reverse (PTR) nodes, and what they came from. */
 export interface ZoneRecords {
   readonly apex: string;
+  readonly generation: number;
+  /** The snapshot's `createdAt`, RFC 3339. */
+  readonly createdAt: string;
+  readonly ttl: number;
   readonly nodes: ZoneNodes;
   readonly reverse: ZoneNodes;
   readonly soa: ResourceRecord;
+  readonly stats: ZoneStats;
 }
 
 /** Spec version served at `dns-version.<zone>` (§2.3). */
@@ -54,8 +66,14 @@ const TYPE_CODE: Record<RData['type'], number> = {
   SOA: RRType.SOA,
 };
 
+/** Record sets from this size on keep their RDATA keys in a Set; smaller ones are scanned. */
+const LARGE_SET = 16;
+
 class NodeSet {
   readonly nodes: ZoneNodes = new Map();
+  records = 0;
+  /** The RDATA keys of each large record set, so that a duplicate costs one lookup there (a headless service adds thousands at one name). */
+  private readonly largeSets = new Map<ResourceRecord[], Set<string>>();
   /** `apex` undefined: no empty non-terminals are created (reverse names). */
   constructor(private readonly apex: string | undefined) {}
 
@@ -70,13 +88,31 @@ class NodeSet {
     return node;
   }
 
+  /** Adds a record unless the set holds one with the same RDATA. */
   add(name: string, ttl: number, data: RData): void {
-    const node = this.touch(name);
     const type = TYPE_CODE[data.type];
+    const node = this.touch(name);
     const set = node.get(type);
     const record: ResourceRecord = { name, ttl, data };
-    if (!set) node.set(type, [record]);
-    else if (!set.some((r) => sameData(r.data, data))) set.push(record);
+    this.records++;
+    if (!set) {
+      node.set(type, [record]);
+      return;
+    }
+    const key = dataKey(data);
+    const keys = this.largeSets.get(set);
+    if (keys) {
+      if (keys.has(key)) return this.duplicate();
+      keys.add(key);
+    } else {
+      for (const other of set) if (dataKey(other.data) === key) return this.duplicate();
+      if (set.length + 1 >= LARGE_SET) this.largeSets.set(set, new Set([...set.map((r) => dataKey(r.data)), key]));
+    }
+    set.push(record);
+  }
+
+  private duplicate(): void {
+    this.records--;
   }
 
   private ensureAncestors(name: string, apex: string): void {
@@ -89,8 +125,21 @@ class NodeSet {
   }
 }
 
-function sameData(a: RData, b: RData): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** Text that is equal for two RDATA exactly when they are equal. */
+function dataKey(data: RData): string {
+  switch (data.type) {
+    case 'A':
+    case 'AAAA':
+      return data.address;
+    case 'CNAME':
+    case 'PTR':
+    case 'NS':
+      return data.target;
+    case 'SRV':
+      return `${data.priority} ${data.weight} ${data.port} ${data.target}`;
+    default:
+      return JSON.stringify(data);
+  }
 }
 
 function addressRecord(address: string): RData {
@@ -107,35 +156,54 @@ function addSrv(zone: NodeSet, base: string, ttl: number, port: PortV1, weight: 
   zone.add(`_${port.name}._${port.protocol.toLowerCase()}.${base}`, ttl, { type: 'SRV', priority: 0, weight, port: port.port, target });
 }
 
-/** Builds every record of the cluster zone from `snapshot`. */
-export function zoneRecords(snapshot: SnapshotV1, options: ZoneOptions): ZoneRecords {
-  const apex = snapshot.clusterDomain;
-  const ttl = options.ttl;
-  const zone = new NodeSet(apex);
-  const reverse = new NodeSet(undefined);
-  const soa: ResourceRecord = {
+/** The zone's SOA: its serial is the generation modulo 2^32, its minimum (the negative TTL, RFC 2308 §4) the TTL. */
+export function soaRecord(apex: string, generation: number, ttl: number): ResourceRecord {
+  return {
     name: apex,
     ttl,
     data: {
       type: 'SOA',
       mname: `ns.dns.${apex}`,
       rname: `hostmaster.${apex}`,
-      serial: snapshot.generation % 2 ** 32,
+      serial: generation % 2 ** 32,
       refresh: 7200,
       retry: 1800,
       expire: 86400,
       minimum: ttl,
     },
   };
-  zone.add(apex, ttl, soa.data);
-  zone.add(apex, ttl, { type: 'NS', target: `ns.dns.${apex}` });
-  zone.add(`dns-version.${apex}`, ttl, { type: 'TXT', texts: [SCHEMA_VERSION] });
+}
 
-  for (const service of snapshot.services) {
-    const base = `${service.name}.${service.namespace}.svc.${apex}`;
+/**
+ * Builds the records of the cluster zone one service at a time, so that a caller
+ * can spread the work (or do it on another thread).
+ */
+export class ZoneBuilder {
+  private readonly zone: NodeSet;
+  private readonly reverse = new NodeSet(undefined);
+  private readonly soa: ResourceRecord;
+  private readonly apex: string;
+  private readonly ttl: number;
+  private readonly meta: { readonly generation: number; readonly createdAt: string };
+
+  constructor(snapshot: Pick<SnapshotV1, 'clusterDomain' | 'generation' | 'createdAt'>, options: ZoneOptions) {
+    this.apex = snapshot.clusterDomain;
+    this.ttl = options.ttl;
+    this.zone = new NodeSet(this.apex);
+    this.soa = soaRecord(this.apex, snapshot.generation, this.ttl);
+    this.meta = { generation: snapshot.generation, createdAt: snapshot.createdAt };
+    this.zone.add(this.apex, this.ttl, this.soa.data);
+    this.zone.add(this.apex, this.ttl, { type: 'NS', target: `ns.dns.${this.apex}` });
+    this.zone.add(`dns-version.${this.apex}`, this.ttl, { type: 'TXT', texts: [SCHEMA_VERSION] });
+  }
+
+  /** Adds the records of one service. */
+  add(service: ServiceV1): void {
+    const { zone, reverse, ttl } = this;
+    const base = `${service.name}.${service.namespace}.svc.${this.apex}`;
     if (service.type === 'ExternalName') {
       if (service.externalName !== undefined) zone.add(base, ttl, { type: 'CNAME', target: service.externalName.replace(/\.$/, '') });
-      continue;
+      return;
     }
     if (!service.headless) {
       zone.touch(base); // exists even without cluster IPs
@@ -144,7 +212,7 @@ export function zoneRecords(snapshot: SnapshotV1, options: ZoneOptions): ZoneRec
         reverse.add(reverseName(ip), ttl, { type: 'PTR', target: base });
       }
       for (const port of service.ports) addSrv(zone, base, ttl, port, 100, base);
-      continue;
+      return;
     }
     // Headless: the service name exists even with no ready endpoint (NODATA, not NXDOMAIN).
     zone.touch(base);
@@ -163,5 +231,18 @@ export function zoneRecords(snapshot: SnapshotV1, options: ZoneOptions): ZoneRec
       }
     }
   }
-  return { apex, nodes: zone.nodes, reverse: reverse.nodes, soa };
+
+  /** The records added so far. The builder must not be used afterwards. */
+  finish(): ZoneRecords {
+    const { zone, reverse } = this;
+    const stats = { names: zone.nodes.size, reverseNames: reverse.nodes.size, records: zone.records + reverse.records };
+    return { apex: this.apex, ...this.meta, ttl: this.ttl, nodes: zone.nodes, reverse: reverse.nodes, soa: this.soa, stats };
+  }
+}
+
+/** Builds every record of the cluster zone from `snapshot`. */
+export function zoneRecords(snapshot: SnapshotV1, options: ZoneOptions): ZoneRecords {
+  const builder = new ZoneBuilder(snapshot, options);
+  for (const service of snapshot.services) builder.add(service);
+  return builder.finish();
 }

@@ -6,6 +6,12 @@
  * flags and the question's case (`renderTemplate`). Negative answers need no
  * encoding at all: the query's question followed by the pre-encoded SOA
  * (RFC 2308 §2: the SOA goes in the authority section of NXDOMAIN and NODATA).
+ * The records themselves are packed (`table.ts`) and unpacked on a template miss.
+ *
+ * A new snapshot usually changes few names, so a new zone takes over the encoded
+ * answers of the one it replaces wherever a name's records are byte for byte the
+ * same ({@link ClusterZone.inherit}): without that, every popular name would go
+ * through the (slow) encoder again after each snapshot, all at once.
  */
 import type { SnapshotV1 } from '../../snapshot/types.js';
 import { Rcode, RRClass, RRType } from '../wire/constants.js';
@@ -16,15 +22,12 @@ import type { Query } from '../wire/query.js';
 import type { ResourceRecord } from '../wire/records.js';
 import { composeReply, renderTemplate } from '../wire/reply.js';
 import type { EncodedSections } from '../wire/reply.js';
-import { zoneRecords } from './records.js';
-import type { ZoneNodes, ZoneOptions } from './records.js';
+import { soaRecord, zoneRecords } from './records.js';
+import type { ZoneOptions, ZoneStats } from './records.js';
+import { NodeTable, packZone } from './table.js';
+import type { ZoneImage } from './table.js';
 
-/** Counts shown in logs and `snapshot inspect`-like summaries. */
-export interface ZoneStats {
-  readonly names: number;
-  readonly reverseNames: number;
-  readonly records: number;
-}
+export type { ZoneStats } from './records.js';
 
 /** One snapshot's cluster zone, immutable once built. */
 export class ClusterZone {
@@ -34,24 +37,44 @@ export class ClusterZone {
   /** When the snapshot was created (ms since epoch), for the age metric. */
   readonly createdAt: number;
   readonly stats: ZoneStats;
-  private readonly nodes: ZoneNodes;
-  private readonly reverse: ZoneNodes;
+  /** TTL of every answer and of the SOA (negative answers). */
+  readonly ttl: number;
+  private readonly nodes: NodeTable;
+  private readonly reverse: NodeTable;
+  /** ExternalName owners and their targets. */
+  private readonly aliases: ReadonlyMap<string, string>;
+  private readonly soa: ResourceRecord;
   private readonly podZone: DnsName;
   private readonly negative: EncodedSections;
   private readonly templates = new Map<string, Buffer>();
+  /** Encoded answers taken over from the zone replaced (see {@link inherit}). */
+  inheritedAnswers = 0;
+  /** The zone replaced, while its answers are being taken over; then undefined. */
+  private previous: { readonly zone: ClusterZone; readonly keys: Iterator<[string, Buffer]> } | undefined;
 
-  constructor(snapshot: SnapshotV1, options: ZoneOptions) {
-    const built = zoneRecords(snapshot, options);
-    this.apex = toDnsName(built.apex);
-    this.podZone = toDnsName(`pod.${built.apex}`);
-    this.generation = snapshot.generation;
-    this.createdAt = Date.parse(snapshot.createdAt);
-    this.nodes = built.nodes;
-    this.reverse = built.reverse;
-    this.negative = encodeSections([], [built.soa]);
-    let records = 0;
-    for (const node of [...built.nodes.values(), ...built.reverse.values()]) for (const set of node.values()) records += set.length;
-    this.stats = { names: built.nodes.size, reverseNames: built.reverse.size, records };
+  /** The zone of a packed image, made here or on a worker thread (`intake/verify-worker.ts`). */
+  constructor(private readonly image: ZoneImage) {
+    this.apex = toDnsName(image.apex);
+    this.podZone = toDnsName(`pod.${image.apex}`);
+    this.generation = image.generation;
+    this.createdAt = Date.parse(image.createdAt);
+    this.ttl = image.ttl;
+    this.stats = image.stats;
+    this.nodes = new NodeTable(image.nodes);
+    this.reverse = new NodeTable(image.reverse);
+    this.aliases = new Map(image.aliases);
+    this.soa = soaRecord(image.apex, image.generation, image.ttl);
+    this.negative = encodeSections([], [this.soa]);
+  }
+
+  /** Builds the zone of `snapshot` at once, on this thread. */
+  static fromSnapshot(snapshot: SnapshotV1, options: ZoneOptions): ClusterZone {
+    return new ClusterZone(packZone(zoneRecords(snapshot, options)));
+  }
+
+  /** The same zone answering with another TTL; the packed records are shared. */
+  withTtl(ttl: number): ClusterZone {
+    return new ClusterZone({ ...this.image, ttl });
   }
 
   /**
@@ -61,7 +84,7 @@ export class ClusterZone {
    */
   owns(name: DnsName): boolean {
     if (isSubdomain(name, this.apex)) return !isSubdomain(name, this.podZone);
-    return this.reverse.has(name);
+    return this.reverse.find(name) !== -1;
   }
 
   /** Answers `query`, whose name this zone {@link owns}. Authoritative (AA set). */
@@ -73,16 +96,22 @@ export class ClusterZone {
     const cached = this.templates.get(key);
     if (cached) return renderTemplate(cached, query);
 
-    const node = this.nodes.get(query.name) ?? this.reverse.get(query.name);
-    if (!node) return composeReply(query, Rcode.NXDOMAIN, true, this.negative);
-    const answers = this.select(node, query.type);
+    const found = this.locate(query.name);
+    if (!found) return composeReply(query, Rcode.NXDOMAIN, true, this.negative);
+    const carried = this.previous && this.carried(this.previous.zone, key, query.name);
+    if (carried) {
+      this.templates.set(key, carried);
+      this.inheritedAnswers++;
+      return renderTemplate(carried, query);
+    }
+    const answers = this.select(found.table, found.at, query.name, query.type);
     if (answers.length === 0) return composeReply(query, Rcode.NOERROR, true, this.negative); // NODATA
     const template = encodeTemplate({
       name: query.name,
       type: query.type,
       rcode: Rcode.NOERROR,
       authoritative: true,
-      answers: answers.map((r) => ({ ...r, name: query.name })),
+      answers,
       authority: [],
       additional: [],
     });
@@ -91,19 +120,78 @@ export class ClusterZone {
   }
 
   /**
+   * Starts taking over the encoded answers of `previous`, the zone this one
+   * replaces: from now on a miss here looks there first, and {@link inheritSome}
+   * moves them over in slices. Nothing is taken when the TTLs differ.
+   */
+  inherit(previous: ClusterZone): void {
+    if (previous.ttl !== this.ttl || previous === this) return;
+    this.previous = { zone: previous, keys: previous.templates.entries() };
+  }
+
+  /**
+   * Takes over up to `count` answers of the zone given to {@link inherit}; true
+   * once all have been looked at (the old zone is then let go).
+   */
+  inheritSome(count: number): boolean {
+    const previous = this.previous;
+    if (!previous) return true;
+    for (let i = 0; i < count; i++) {
+      const next = previous.keys.next();
+      if (next.done) {
+        this.previous = undefined;
+        return true;
+      }
+      const [key, template] = next.value;
+      if (this.templates.has(key)) continue;
+      const name = key.slice(key.indexOf('|') + 1);
+      if (this.sameRecords(previous.zone, name)) {
+        this.templates.set(key, template);
+        this.inheritedAnswers++;
+      }
+    }
+    return false;
+  }
+
+  /** The old zone's answer for `key` when `name` has the same records here. */
+  private carried(previous: ClusterZone, key: string, name: string): Buffer | undefined {
+    const template = previous.templates.get(key);
+    return template && this.sameRecords(previous, name) ? template : undefined;
+  }
+
+  /** True when `name` has byte-identical records here and in `other`, so an answer encoded by one serves for both. */
+  private sameRecords(other: ClusterZone, name: string): boolean {
+    if (name === this.apex) return false; // its SOA changes with every generation
+    const mine = this.locate(name);
+    const theirs = other.locate(name);
+    return mine !== undefined && theirs !== undefined && mine.table.entry(mine.at).equals(theirs.table.entry(theirs.at));
+  }
+
+  /** Where `name` is packed: under the zone apex or among the reverse names. */
+  private locate(name: string): { readonly table: NodeTable; readonly at: number } | undefined {
+    const at = this.nodes.find(name);
+    if (at !== -1) return { table: this.nodes, at };
+    const reverse = this.reverse.find(name);
+    return reverse === -1 ? undefined : { table: this.reverse, at: reverse };
+  }
+
+  /**
    * The ExternalName CNAME at `name` when its target lies outside this zone and
    * must be resolved upstream; undefined otherwise (the common case: one map lookup).
    */
   externalAlias(name: DnsName): ResourceRecord | undefined {
-    const record = this.nodes.get(name)?.get(RRType.CNAME)?.[0];
-    if (!record || record.data.type !== 'CNAME') return undefined;
-    return this.owns(toDnsName(record.data.target)) ? undefined : record;
+    const target = this.aliases.get(name);
+    if (target === undefined || this.owns(toDnsName(target))) return undefined;
+    return { name, ttl: this.ttl, data: { type: 'CNAME', target } };
   }
 
-  private select(node: Map<number, ResourceRecord[]>, type: number): readonly ResourceRecord[] {
-    const cname = node.get(RRType.CNAME);
-    if (cname && type !== RRType.CNAME) return cname; // RFC 1034 §3.6.2: the alias answers for every type
-    if (type === RRType.ANY) return [...node.values()].flat();
-    return node.get(type) ?? [];
+  /** The records answering `type` at entry `at` of `table`, owned by the query's `name`. */
+  private select(table: NodeTable, at: number, name: string, type: number): readonly ResourceRecord[] {
+    if (type !== RRType.CNAME) {
+      // RFC 1034 §3.6.2: the alias answers for every type.
+      const cname = table.records(at, RRType.CNAME, name, this.ttl, this.soa);
+      if (cname.length > 0) return cname;
+    }
+    return table.records(at, type, name, this.ttl, this.soa);
   }
 }
