@@ -4,7 +4,8 @@
  * `Accept-Encoding: gzip` (the body is kept compressed: SnapshotStore.offer
  * unpacks it under its own limit), a cap on the bytes read — a body over it is
  * aborted as soon as it shows, from Content-Length or while streaming — and one
- * deadline for the whole exchange, body included, on the injected clock.
+ * deadline for the whole exchange, body included, on the injected clock. A
+ * 200 whose ETag names an older generation than the one served is not read.
  * Never throws: every failure comes back as a {@link PullFailure}.
  */
 import { request as httpRequest } from 'node:http';
@@ -25,7 +26,12 @@ export interface PullFailure {
 }
 
 /** What one GET gave. */
-export type PullResponse = { readonly kind: 'body'; readonly bytes: Buffer } | { readonly kind: 'not-modified' } | PullFailure;
+export type PullResponse =
+  | { readonly kind: 'body'; readonly bytes: Buffer }
+  | { readonly kind: 'not-modified' }
+  /** The publisher's ETag names an older generation than ours (e.g. after a break-glass push): body not read. */
+  | { readonly kind: 'older'; readonly generation: number }
+  | PullFailure;
 
 /** Options of {@link fetchSnapshot}. */
 export interface FetchOptions {
@@ -64,7 +70,7 @@ export function fetchSnapshot(url: URL, options: FetchOptions): Promise<PullResp
     // A connection per pull: polls are seconds apart, and a kept-alive socket the
     // publisher closes just as it is reused would fail the pull for nothing.
     try {
-      req = send(url, { method: 'GET', headers, agent: false }, (res) => onResponse(res, options.maxBody, finish, fail));
+      req = send(url, { method: 'GET', headers, agent: false }, (res) => onResponse(res, options, finish, fail));
     } catch (error) {
       return fail('unreachable', error instanceof Error ? error.message : String(error));
     }
@@ -75,7 +81,7 @@ export function fetchSnapshot(url: URL, options: FetchOptions): Promise<PullResp
 
 function onResponse(
   res: IncomingMessage,
-  maxBody: number,
+  { maxBody, generation }: FetchOptions,
   finish: (outcome: PullResponse) => void,
   fail: (reason: PullErrorReason, message: string, status?: number) => void,
 ): void {
@@ -88,6 +94,10 @@ function onResponse(
   if (status !== 200) {
     res.resume();
     return fail('http_status', `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, status);
+  }
+  const tagged = /^(?:W\/)?"(\d+)"$/.exec(res.headers.etag ?? '')?.[1];
+  if (tagged !== undefined && generation !== undefined && Number(tagged) < generation) {
+    return finish({ kind: 'older', generation: Number(tagged) });
   }
   const declared = Number(res.headers['content-length'] ?? 0);
   if (declared > maxBody) return fail('too_large', `body of ${declared} bytes is over the ${maxBody}-byte limit`);

@@ -174,6 +174,9 @@ export class SnapshotPuller {
     });
     if (this.closed) return 'failed';
     if (response.kind === 'not-modified') return this.state(url, 'ok', 'unchanged');
+    if (response.kind === 'older') {
+      return this.state(url, 'behind', 'unchanged', true, `it serves generation ${response.generation}, older than the one served here; not downloaded`);
+    }
     if (response.kind === 'error') return this.failed(url, response);
     const outcome = await this.deps.store.offer(response.bytes, 'pull');
     // The store logs and counts its own rejections; here they only count as a failed pull.
