@@ -212,8 +212,10 @@ describe('when things fail', () => {
     const common = ['--trust-key', keys.publicKey, '--state-dir', state, '--upstream', '127.0.0.1:9'];
     const first = await serveResolver([...common, '--receiver-listen', '127.0.0.1:0']);
     const receiver = (first.proc.logs.find((l) => l['msg'] === 'resolver serving')?.['receiver'] ?? {}) as { port: number };
-    await publisher({ target: [`http://127.0.0.1:${receiver.port}`] });
+    const p = await publisher({ target: [`http://127.0.0.1:${receiver.port}`] });
     await until(() => addresses(first.port, WEB), '10.96.0.10');
+    // The receiver answers 204 once the snapshot is also on disk; the zone is served a moment before.
+    await until(() => p.targetStatus()[0]?.lastResult, 'applied');
 
     await api.outage('refuse');
     first.proc.child.kill('SIGKILL');
