@@ -4,33 +4,17 @@
  * finish and write throughput.json and throughput.md of the promised shape.
  * Speed is not checked here: that is what the bench is for.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from './helpers/process.js';
+import { runBench } from './helpers/bench.js';
 
 const out = mkdtempSync(join(tmpdir(), 'holdfast-throughput-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-/** Runs the quick bench; SIGINT after `limitMs` (the bench then stops its children), SIGKILL 5 s later. */
-function runQuick(limitMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const args = ['--quick', '--seconds', '0.5', '--rounds', '1', '--loadgen', 'node', '--peer', 'none', '--out', out];
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'throughput-main.js'), ...args], { cwd: ROOT });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const soft = setTimeout(() => child.kill('SIGINT'), limitMs);
-    const hard = setTimeout(() => child.kill('SIGKILL'), limitMs + 5000);
-    child.on('close', (code) => {
-      clearTimeout(soft);
-      clearTimeout(hard);
-      resolve({ code, output });
-    });
-  });
-}
+/** Runs the quick bench, bounded to `limitMs`. */
+const runQuick = (limitMs: number) => runBench('throughput-main.js', ['--quick', '--seconds', '0.5', '--rounds', '1', '--loadgen', 'node', '--peer', 'none', '--out', out], limitMs);
 
 interface Server {
   name: string;
