@@ -3,9 +3,13 @@
  * from a Map of ready reply bytes keyed by the question, patching only the ID.
  * No parsing, no checks, no metrics — nothing a real resolver could skip.
  *
- * Usage: node dist/bench/bare-server.js PORT SNAPSHOT QUERYFILE
+ * Usage: node dist/bench/bare-server.js PORT SNAPSHOT QUERYFILE [TTL]
  * The Map is filled once at start from holdfast's own zone for each query in QUERYFILE
  * (dnsperf format: `name type`), so both servers send byte-identical answers.
+ * TTL (default 5) is the TTL of the answers: the throughput bench also runs it
+ * as the fake upstream of the caches under test, with a long TTL so every
+ * measured query is a hit. Questions not in the Map get REFUSED (so a peer's
+ * readiness probe gets an answer); the bench never sends them.
  */
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -15,8 +19,8 @@ import { encodeQuery } from '../resolver/wire/decode.js';
 import { ClusterZone } from '../resolver/zone/zone.js';
 import { typeCode } from './queries.js';
 
-const [portText = '0', snapshotPath = 'demo/demo-snapshot.json', queryFile = ''] = process.argv.slice(2);
-const zone = ClusterZone.fromSnapshot(parseSnapshot(readFileSync(snapshotPath)).snapshot, { ttl: 5 });
+const [portText = '0', snapshotPath = 'demo/demo-snapshot.json', queryFile = '', ttlText = '5'] = process.argv.slice(2);
+const zone = ClusterZone.fromSnapshot(parseSnapshot(readFileSync(snapshotPath)).snapshot, { ttl: Number(ttlText) });
 const answers = new Map<string, Buffer>();
 for (const line of readFileSync(queryFile, 'utf8').split('\n')) {
   const [name, type] = line.trim().split(/\s+/);
@@ -28,7 +32,14 @@ for (const line of readFileSync(queryFile, 'utf8').split('\n')) {
 const socket = createSocket('udp4');
 socket.on('message', (msg, rinfo) => {
   const reply = answers.get(msg.toString('latin1', 12));
-  if (!reply) return;
+  if (!reply) {
+    if (msg.length < 12) return;
+    const refused = Buffer.from(msg);
+    refused[2] = ((msg[2] as number) & 0x79) | 0x80; // QR, keep opcode and RD
+    refused[3] = 0x05; // REFUSED
+    socket.send(refused, rinfo.port, rinfo.address);
+    return;
+  }
   const out = Buffer.from(reply);
   out[0] = msg[0] as number;
   out[1] = msg[1] as number;

@@ -60,9 +60,9 @@ export interface PacedResult {
 /**
  * Sends `qps` queries per second to 127.0.0.1:`port` for `seconds` (round-robin
  * over `queries`, at most qps × seconds in all) and times each reply by its ID;
- * replies later than one second after the end count as lost.
+ * replies later than `graceMs` (default one second) after the end count as lost.
  */
-export function runPacedLoad(port: number, queries: readonly Buffer[], qps: number, seconds: number): Promise<PacedResult> {
+export function runPacedLoad(port: number, queries: readonly Buffer[], qps: number, seconds: number, graceMs = 1000): Promise<PacedResult> {
   return new Promise((resolve) => {
     const socket = createSocket('udp4');
     const sentAt = new Float64Array(65536);
@@ -86,7 +86,7 @@ export function runPacedLoad(port: number, queries: readonly Buffer[], qps: numb
         setTimeout(() => {
           socket.close();
           resolve({ sent, latencies });
-        }, 1000);
+        }, graceMs);
       }
     }, 1);
   });

@@ -8,32 +8,17 @@
  * below 25 %), but not for the behaviour to regress: a holdfast that lost its
  * snapshot on restart, or fell back to kube-dns, fails them.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from './helpers/process.js';
+import { runBench } from './helpers/bench.js';
 
 const out = mkdtempSync(join(tmpdir(), 'holdfast-stampede-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-/** Runs the quick replay; SIGINT after `limitMs` (the harness then stops its children), SIGKILL 5 s later. */
-function runQuick(limitMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'stampede', 'main.js'), '--quick', '--peer', 'none', '--out', out], { cwd: ROOT });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const soft = setTimeout(() => child.kill('SIGINT'), limitMs);
-    const hard = setTimeout(() => child.kill('SIGKILL'), limitMs + 5000);
-    child.on('close', (code) => {
-      clearTimeout(soft);
-      clearTimeout(hard);
-      resolve({ code, output });
-    });
-  });
-}
+/** Runs the quick bench, bounded to `limitMs`. */
+const runQuick = (limitMs: number) => runBench(join('stampede', 'main.js'), ['--quick', '--peer', 'none', '--out', out], limitMs);
 
 /** True when `text` is one well-formed <svg> element: every tag closed, in order. */
 function wellFormedSvg(text: string): boolean {
