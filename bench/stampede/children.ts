@@ -4,21 +4,12 @@
  * even when the harness itself is killed (spawned through `setpriv --pdeathsig`
  * where util-linux has it).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-
-/** True when `command` is on the PATH. */
-export function has(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { has } from '../tools.js';
 
 /** A port on 127.0.0.1 that is free for both UDP and TCP right now. */
 export async function freePort(): Promise<number> {
