@@ -4,6 +4,12 @@
  * `http://10.0.3.7:9254` means `http://10.0.3.7:9254/v1/snapshot`.
  */
 
+/** The generation an ETag such as `"42"` (or weak `W/"42"`) names, or undefined. */
+export function etagGeneration(etag: string | null | undefined): number | undefined {
+  const m = /^(?:W\/)?"(\d+)"$/.exec(etag ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 /** The normalised href of `text`, or a message saying why it is not usable (for config errors). */
 export function snapshotEndpoint(text: string, example: string): { readonly href: string } | { readonly error: string } {
   let url: URL;

@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RateLimiter } from '../publisher/kube/limiter.js';
-import { etagGeneration } from '../publisher/pusher.js';
-import { snapshotEndpoint } from '../common/url.js';
+import { etagGeneration, snapshotEndpoint } from '../common/url.js';
 import { errorLines, runHoldfast } from './helpers/process.js';
 
 afterEach(() => {

@@ -11,6 +11,7 @@
 import { request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { etagGeneration } from '../../common/url.js';
 import type { Clock } from '../clock.js';
 
 /** Why a pull failed (the `reason` label of holdfast_snapshot_pull_errors_total). */
@@ -95,10 +96,8 @@ function onResponse(
     res.resume();
     return fail('http_status', `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, status);
   }
-  const tagged = /^(?:W\/)?"(\d+)"$/.exec(res.headers.etag ?? '')?.[1];
-  if (tagged !== undefined && generation !== undefined && Number(tagged) < generation) {
-    return finish({ kind: 'older', generation: Number(tagged) });
-  }
+  const tagged = etagGeneration(res.headers.etag);
+  if (tagged !== undefined && generation !== undefined && tagged < generation) return finish({ kind: 'older', generation: tagged });
   const declared = Number(res.headers['content-length'] ?? 0);
   if (declared > maxBody) return fail('too_large', `body of ${declared} bytes is over the ${maxBody}-byte limit`);
   const chunks: Buffer[] = [];
