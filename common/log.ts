@@ -5,6 +5,9 @@
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 
+/** The levels --log-level accepts. */
+export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 /** Creates the root logger at `level`; `destination` defaults to stdout (fd 1). */
 export function createLogger(level: string, destination: NodeJS.WritableStream | number = 1): Logger {
   const stream = typeof destination === 'number' ? pino.destination({ fd: destination, sync: false }) : destination;

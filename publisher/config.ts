@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { LOG_LEVELS } from '../common/log.js';
 import { OptionReader } from '../common/options.js';
 import type { OptionSources, OptionTable } from '../common/options.js';
 import { isDnsName } from '../snapshot/names.js';
@@ -109,7 +110,7 @@ export function loadPublisherConfig(sources: OptionSources): PublisherConfig {
     else lease = { ...parts, identity: o.str('identity') ?? defaultIdentity(sources.env), durationMs, renewMs };
   }
   const logLevel = o.str('log-level') ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) o.problem('log-level', `'${logLevel}' is not a log level`);
+  if (!LOG_LEVELS.includes(logLevel)) o.problem('log-level', `'${logLevel}' is not a log level`);
   return o.finish({
     kubeconfig: o.str('kubeconfig'),
     signingKey: signingKey ?? '',

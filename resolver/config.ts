@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../common/errors.js';
+import { LOG_LEVELS } from '../common/log.js';
 import { OptionReader } from '../common/options.js';
 import type { OptionSources, OptionTable } from '../common/options.js';
 import { snapshotEndpoint } from '../common/url.js';
@@ -206,8 +207,8 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   const seconds = (key: OptionName) => Math.floor(duration(key, 0) / 1000);
   const maxTcpConnections = integer('max-tcp-connections', 1);
   const logLevel = str('log-level') ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    problems.push(`${o.source('log-level')}: '${logLevel}' is not one of fatal, error, warn, info, debug, trace, silent`);
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`${o.source('log-level')}: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
   }
   const clusterTtlMs = duration('cluster-ttl', 0);
   const config: ResolverConfig = {
