@@ -163,7 +163,7 @@ export class Publisher {
     return {
       leader: this.elector.leader,
       generation: this.latest?.generation ?? null,
-      synced: Object.fromEntries(this.informers.map((i, n) => [n === 0 ? 'services' : 'endpointslices', i.synced])),
+      synced: Object.fromEntries(this.informers.map((i) => [i.resource, i.synced])),
       targets: targets.length,
       targetsBehind: targets.filter((t) => t.lag > 0).length,
     };

@@ -33,6 +33,11 @@ export class ResourceInformer {
   private failures = 0;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The resource's name in metrics and logs, e.g. `services`. */
+  get resource(): string {
+    return this.spec.resource;
+  }
+
   /** True once a list has completed (the cache holds the whole collection). */
   synced = false;
 
