@@ -8,8 +8,11 @@ import type { Logger } from 'pino';
 /** The levels --log-level accepts. */
 export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** Where log lines go: a file descriptor, a stream, or anything with `write(line)`. */
+export type LogDestination = number | NodeJS.WritableStream | { write(line: string): unknown };
+
 /** Creates the root logger at `level`; `destination` defaults to stdout (fd 1). */
-export function createLogger(level: string, destination: NodeJS.WritableStream | number = 1): Logger {
+export function createLogger(level: string, destination: LogDestination = 1): Logger {
   const stream = typeof destination === 'number' ? pino.destination({ fd: destination, sync: false }) : destination;
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream as never);
 }

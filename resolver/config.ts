@@ -17,6 +17,7 @@ import { formatHostPort, parseHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
 import { toDnsName } from './wire/name.js';
 import type { DnsName } from './wire/name.js';
+import { workerCount } from './workers/count.js';
 
 /** The validated, frozen configuration of a resolver. */
 export interface ResolverConfig {
@@ -33,6 +34,8 @@ export interface ResolverConfig {
   readonly upstreamTimeoutMs: number;
   readonly tcpIdleTimeoutMs: number;
   readonly maxTcpConnections: number;
+  /** Threads serving DNS (1: this thread; N: worker threads sharing the ports, `workers/`). */
+  readonly workers: number;
   readonly snapshotPollMs: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
@@ -91,6 +94,7 @@ export const OPTIONS = {
   'upstream-timeout': { kind: 'string', default: '2s', help: 'timeout of one upstream exchange' },
   'tcp-idle-timeout': { kind: 'string', default: '10s', help: 'close idle client TCP connections after this long' },
   'max-tcp-connections': { kind: 'string', default: '1000', help: 'cap on open client TCP connections' },
+  workers: { kind: 'string', default: '1', help: 'threads serving DNS, sharing the listen ports (SO_REUSEPORT), each with its own cache; 0: one per CPU; at most 64' },
   'snapshot-poll-interval': { kind: 'string', default: '1s', help: 'how often the snapshot file is checked for changes' },
   'shutdown-grace': { kind: 'string', default: '5s', help: 'how long queries in progress may finish on SIGTERM' },
   'log-level': { kind: 'string', default: 'info', help: 'fatal, error, warn, info, debug or trace' },
@@ -206,6 +210,8 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   };
   const seconds = (key: OptionName) => Math.floor(duration(key, 0) / 1000);
   const maxTcpConnections = integer('max-tcp-connections', 1);
+  const workers = workerCount(str('workers') ?? '');
+  if (typeof workers === 'string') o.problem('workers', workers);
   const logLevel = str('log-level') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`${o.source('log-level')}: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
@@ -225,6 +231,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     upstreamTimeoutMs: duration('upstream-timeout', 10),
     tcpIdleTimeoutMs: duration('tcp-idle-timeout', 100),
     maxTcpConnections,
+    workers: typeof workers === 'number' ? workers : 1,
     snapshotPollMs: duration('snapshot-poll-interval', 100),
     shutdownGraceMs: duration('shutdown-grace', 0),
     logLevel,

@@ -5,7 +5,6 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import { ListenError } from '../common/errors.js';
 import { formatHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
@@ -14,6 +13,12 @@ import type { HostPort } from './server/address.js';
 export interface ReadinessSource {
   ready(): boolean;
   status(): Record<string, unknown>;
+}
+
+/** What `/metrics` serves: a prom-client Registry, or the worker pool's aggregate (`workers/metrics.ts`). */
+export interface MetricsText {
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 /** Options of {@link startHttp} for servers that share the port with more than operations. */
@@ -27,7 +32,7 @@ export interface HttpExtras {
 /** Starts the operations HTTP server. */
 export async function startHttp(
   address: HostPort,
-  metrics: { readonly registry: Registry },
+  metrics: { readonly registry: MetricsText },
   readiness: ReadinessSource,
   extras: HttpExtras = {},
 ): Promise<{ server: Server; address: HostPort }> {

@@ -72,9 +72,13 @@ export class ResolverMetrics {
   private readonly requestCells = new CounterCells<'transport' | 'qtype' | 'rcode'>(REQUEST_LABELS);
   private readonly hitCells = new CounterCells<'type'>(HIT_TYPES.map((type) => ({ type })));
 
-  constructor(now: () => number = Date.now) {
+  /**
+   * `defaultMetrics: false` leaves out prom-client's process and Node.js metrics:
+   * worker threads (`workers/thread.ts`) count queries; the main thread describes the process.
+   */
+  constructor(now: () => number = Date.now, options: { readonly defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'holdfast_' });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'holdfast_' });
     const self = this;
     this.requests = new Counter({
       name: 'holdfast_dns_requests_total',

@@ -1,10 +1,10 @@
 /**
- * A running resolver: wires config, snapshot intake, the handler chain and the
- * transports together, and owns the ordered start-up and shutdown
+ * A running resolver: wires config, snapshot intake and the serving path
+ * together, and owns the ordered start-up and shutdown
  * (fastify.js: not ready → stop accepting → drain with a deadline → close → flush).
  *
- * The handler chain is declared here, once: cluster zone → forwarding cache
- * (which asks the upstreams, or kube-dns for cluster names with --cluster-fallback).
+ * The serving path (handler chain, dispatcher, listeners: `serving.ts`) runs on
+ * this thread, or with --workers N in N worker threads (`workers/pool.ts`).
  */
 import type { KeyObject } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -12,14 +12,8 @@ import type { Logger } from 'pino';
 import { ConfigError, KeyError } from '../common/errors.js';
 import { loadPublicKey } from '../snapshot/keys.js';
 import type { ResolverConfig } from './config.js';
-import { Forwarder } from './forward/forwarder.js';
-import { ClusterZoneHandler } from './handlers/cluster.js';
-import { CacheHandler } from './cache/handler.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
-import { isSubdomain } from './wire/name.js';
-import { isReverseName } from './zone/reverse.js';
-import type { Query } from './wire/query.js';
 import { startHttp } from './http.js';
 import { loadSnapshotFile, SnapshotFileWatcher } from './intake/file-watch.js';
 import { SnapshotPuller } from './intake/pull.js';
@@ -27,13 +21,9 @@ import { SnapshotReceiver } from './intake/receiver.js';
 import { SnapshotStore } from './intake/store.js';
 import type { StoreOptions } from './intake/store.js';
 import { ResolverMetrics } from './metrics.js';
-import { buildChain } from './pipeline.js';
-import { registerCorednsMetrics } from './coredns-metrics.js';
-import { formatHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
-import { Dispatcher } from './server/dispatch.js';
-import { TcpListener } from './server/tcp.js';
-import { UdpListener } from './server/udp.js';
+import type { Serving } from './serving.js';
+import { metricsSource, startServing } from './workers/start.js';
 
 /** Loads every trusted key; a bad file is a configuration error naming `--trust-key`. */
 export async function loadTrustedKeys(paths: readonly string[]): Promise<KeyObject[]> {
@@ -64,12 +54,8 @@ function storeOptions(config: ResolverConfig, keys: readonly KeyObject[]): Store
 export class Resolver {
   readonly metrics = new ResolverMetrics();
   readonly store: SnapshotStore;
-  private readonly forwarder: Forwarder;
-  /** kube-dns, for cluster-zone names the snapshot does not answer (--cluster-fallback). */
-  private readonly fallback: Forwarder | undefined;
-  private cache: CacheHandler | undefined;
-  private readonly udp: UdpListener[] = [];
-  private readonly tcp: TcpListener[] = [];
+  /** The serving path: on this thread, or the worker pool with --workers N. */
+  service: Serving | undefined;
   private http: Server | undefined;
   private watcher: SnapshotFileWatcher | undefined;
   private serving = false;
@@ -91,11 +77,6 @@ export class Resolver {
     private readonly log: Logger,
   ) {
     this.store = new SnapshotStore(storeOptions(config, keys), this.metrics, log.child({ part: 'intake' }));
-    this.forwarder = new Forwarder({ upstreams: config.upstreams, timeoutMs: config.upstreamTimeoutMs, policy: config.upstreamPolicy }, this.metrics, log.child({ part: 'forward' }));
-    this.fallback =
-      config.clusterFallback.length > 0
-        ? new Forwarder({ upstreams: config.clusterFallback, timeoutMs: config.upstreamTimeoutMs, policy: config.upstreamPolicy }, this.metrics, log.child({ part: 'fallback' }))
-        : undefined;
   }
 
   /**
@@ -119,8 +100,8 @@ export class Resolver {
 
   private async startParts(): Promise<void> {
     const { config, log } = this;
-    const http = await startHttp(config.metricsListen, this.metrics, {
-      ready: () => this.serving,
+    const http = await startHttp(config.metricsListen, metricsSource(this.metrics, () => this.service), {
+      ready: () => this.serving && this.service?.ready() === true,
       status: () => ({ snapshotGeneration: this.store.current()?.generation ?? null }),
     });
     this.http = http.server;
@@ -136,20 +117,12 @@ export class Resolver {
     }
     if (!this.store.current()) log.warn({ clusterDomain: config.clusterDomain }, 'no snapshot loaded: cluster-zone queries get SERVFAIL until one is');
 
-    const chain = buildChain([
-      new ClusterZoneHandler(() => this.store.current(), config.clusterDomain, this.fallback !== undefined),
-      this.cacheHandler(),
-    ]);
-    const dispatcher = new Dispatcher(chain, this.metrics, log.child({ part: 'dns' }));
-    for (const address of config.listen) this.dnsAddresses.push(await this.bindPair(address, dispatcher));
-    if (config.corednsCompatibleMetrics) {
-      const first = this.dnsAddresses[0];
-      registerCorednsMetrics(this.metrics.registry, first ? `dns://${formatHostPort(first)}` : 'dns://');
-    }
+    this.service = await startServing(config, { store: this.store, metrics: this.metrics, log, clock: this.clock, random: this.random });
+    this.dnsAddresses.push(...this.service.addresses);
     this.serving = true;
     this.metrics.ready.set(1);
     log.info(
-      { listen: this.dnsAddresses, metrics: this.metricsAddress, receiver: this.receiverAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
+      { listen: this.dnsAddresses, workers: config.workers, metrics: this.metricsAddress, receiver: this.receiverAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
       'resolver serving',
     );
   }
@@ -170,40 +143,6 @@ export class Resolver {
     this.puller.start();
   }
 
-  private cacheHandler(): CacheHandler {
-    const domain = this.config.clusterDomain;
-    const fallback = this.fallback;
-    const route = (query: Query) =>
-      fallback && (isSubdomain(query.name, domain) || isReverseName(query.name)) ? fallback : this.forwarder;
-    this.cache = new CacheHandler({ config: this.config.cache, clock: this.clock, route, random: this.random }, this.metrics, this.log.child({ part: 'cache' }));
-    return this.cache;
-  }
-
-  /**
-   * Binds UDP, then TCP on the port UDP got, so that port 0 yields one port for
-   * both. With port 0 the TCP port may already be taken (e.g. by the local end of
-   * an outgoing connection): then both are released and another port is tried.
-   */
-  private async bindPair(address: HostPort, dispatcher: Dispatcher): Promise<HostPort> {
-    const tcpOptions = { idleTimeoutMs: this.config.tcpIdleTimeoutMs, maxConnections: this.config.maxTcpConnections, maxInflightPerConnection: 64 };
-    for (let attempt = 1; ; attempt++) {
-      const udp = new UdpListener(address, dispatcher);
-      const bound = await udp.listen();
-      const tcp = new TcpListener(bound, dispatcher, this.metrics, tcpOptions);
-      try {
-        await tcp.listen();
-      } catch (error) {
-        await udp.close(0);
-        const inUse = (error as { cause?: { code?: string } }).cause?.code === 'EADDRINUSE';
-        if (address.port === 0 && inUse && attempt < 10) continue;
-        throw error;
-      }
-      this.udp.push(udp);
-      this.tcp.push(tcp);
-      return bound;
-    }
-  }
-
   /**
    * Applies a new configuration (SIGHUP). Upstreams, keys, TTL, log level, the
    * snapshot file and the pull settings take effect; listen addresses need a
@@ -215,13 +154,12 @@ export class Resolver {
     if (!same(next.listen, this.config.listen) || !same([next.metricsListen], [this.config.metricsListen])) {
       this.log.warn('listen addresses changed in the configuration: they take effect at the next restart');
     }
+    if (next.workers !== this.config.workers) this.log.warn('a new --workers takes effect at the next restart');
     this.store.reconfigure(storeOptions(next, keys));
-    this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
-    this.fallback?.reconfigure({ upstreams: next.clusterFallback, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
-    if ((next.clusterFallback.length > 0) !== (this.fallback !== undefined)) {
+    if ((next.clusterFallback.length > 0) !== (this.config.clusterFallback.length > 0)) {
       this.log.warn('adding or removing --cluster-fallback takes effect at the next restart');
     }
-    this.cache?.reconfigure(next.cache);
+    this.service?.reload(next);
     this.log.level = next.logLevel;
     if (next.snapshotFile !== this.config.snapshotFile) {
       await this.watcher?.close();
@@ -236,7 +174,7 @@ export class Resolver {
       this.puller = undefined;
       this.startPuller(next);
     }
-    this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen };
+    this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen, workers: this.config.workers };
     this.log.info({ upstreams: next.upstreams.map((u) => u.label) }, 'configuration reloaded');
   }
 
@@ -250,8 +188,7 @@ export class Resolver {
       await this.puller?.close();
       await this.receiver?.close();
       await this.store.close();
-      await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
-      await Promise.all([this.forwarder.close(), this.fallback?.close()]);
+      await this.service?.close(grace);
       const http = this.http;
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()).closeAllConnections());
       this.log.info('resolver stopped');

@@ -37,6 +37,8 @@ export class UpstreamMetrics {
         help: '1 while the upstream is skipped after consecutive failures (circuit open), 0 when it is in use.',
         labelNames: ['upstream'],
         registers,
+        // With --workers N, each worker has its own circuit: 1 when any has it open.
+        aggregator: 'max',
       });
     this.circuitTransitions =
       existing<Counter<'upstream' | 'state'>>('holdfast_upstream_circuit_transitions_total') ??

@@ -24,6 +24,7 @@ import { writeFileAtomic } from '../../snapshot/files.js';
 import type { ResolverMetrics } from '../metrics.js';
 import type { DnsName } from '../wire/name.js';
 import type { ZoneOptions } from '../zone/records.js';
+import { inheritInSlices } from '../zone/inherit.js';
 import { ClusterZone } from '../zone/zone.js';
 import { Verifier } from './verifier.js';
 import { verifyCandidate } from './verify.js';
@@ -69,11 +70,6 @@ export const INLINE_MAX_BYTES = 32 * 1024;
  */
 export const VERIFIER_IDLE_MS = 60_000;
 
-/** Time spent taking over encoded answers from the replaced zone per event-loop turn, in ms. */
-const INHERIT_SLICE_MS = 1;
-/** Answers looked at between two looks at the clock (a few microseconds each). */
-const INHERIT_BATCH = 8;
-
 const REASONS: Record<string, string> = {
   HF_SNAPSHOT_SCHEMA: 'rejected_schema',
   HF_SNAPSHOT_PARSE: 'rejected_schema',
@@ -90,6 +86,8 @@ export class SnapshotStore {
   private readonly verifier: Verifier;
   /** Event-loop delay while a candidate is verified elsewhere (1 ms resolution). */
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  /** Told of every zone that becomes the one served (the worker threads, `workers/pool.ts`). */
+  private readonly zoneListeners: ((zone: ClusterZone) => void)[] = [];
 
   constructor(
     private options: StoreOptions,
@@ -104,13 +102,25 @@ export class SnapshotStore {
     return this.zone;
   }
 
+  /** Calls `listener` with every zone that becomes the one served from now on. */
+  onZone(listener: (zone: ClusterZone) => void): void {
+    this.zoneListeners.push(listener);
+  }
+
+  private announce(zone: ClusterZone): void {
+    for (const listener of this.zoneListeners) listener(zone);
+  }
+
   /**
    * New keys or flags after a config reload. The current snapshot stays; a new
    * TTL applies to it at once (the records are shared, not rebuilt).
    */
   reconfigure(options: StoreOptions): void {
     this.options = options;
-    if (this.zone && this.zone.ttl !== options.zone.ttl) this.zone = this.zone.withTtl(options.zone.ttl);
+    if (this.zone && this.zone.ttl !== options.zone.ttl) {
+      this.zone = this.zone.withTtl(options.zone.ttl);
+      this.announce(this.zone);
+    }
   }
 
   /** Verifies `bytes` and applies them when they are a newer snapshot. Never throws. */
@@ -181,25 +191,9 @@ export class SnapshotStore {
     const next = zone.ttl === this.options.zone.ttl ? zone : zone.withTtl(this.options.zone.ttl);
     this.zone = next;
     this.metrics.setSnapshot(zone.generation, zone.createdAt, zone.stats.records);
-    if (previous) this.inherit(next, previous);
+    if (previous) inheritInSlices(next, previous, () => this.zone, this.log);
+    this.announce(next);
     return { result: 'applied', generation: zone.generation };
-  }
-
-  /**
-   * Lets `zone` take over the answers `previous` had encoded for unchanged names,
-   * {@link INHERIT_SLICE_MS} of work per event-loop turn, for as long as it is served.
-   */
-  private inherit(zone: ClusterZone, previous: ClusterZone): void {
-    zone.inherit(previous);
-    const step = () => {
-      if (this.zone !== zone) return;
-      const until = performance.now() + INHERIT_SLICE_MS;
-      let done = false;
-      while (!done && performance.now() < until) done = zone.inheritSome(INHERIT_BATCH);
-      if (!done) setImmediate(step);
-      else this.log.debug({ generation: zone.generation, answers: zone.inheritedAnswers }, 'encoded answers of unchanged names taken over');
-    };
-    setImmediate(step);
   }
 
   private async persist(bytes: Buffer): Promise<void> {

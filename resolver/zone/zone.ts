@@ -59,8 +59,11 @@ export class ClusterZone {
   /** The zone replaced, while its answers are being taken over; then undefined. */
   private previous: { readonly zone: ClusterZone; readonly keys: Iterator<[number, string, Buffer]> } | undefined;
 
-  /** The zone of a packed image, made here or on a worker thread (`intake/verify-worker.ts`). */
-  constructor(private readonly image: ZoneImage) {
+  /**
+   * The zone of a packed image, made here or in the verification process
+   * (`intake/verifier.ts`); `image` is what worker threads get (`workers/pool.ts`).
+   */
+  constructor(readonly image: ZoneImage) {
     this.apex = toDnsName(image.apex);
     this.podZone = toDnsName(`pod.${image.apex}`);
     this.generation = image.generation;
