@@ -51,6 +51,19 @@ export function runLoad(port: number, queries: readonly Buffer[], seconds: numbe
   });
 }
 
+/**
+ * {@link runLoad} from `clients` sockets at once (the window shared among them),
+ * so that a server with several SO_REUSEPORT sockets gets queries on each: the
+ * kernel picks a socket by the client's address and port.
+ */
+export async function runLoadFrom(clients: number, port: number, queries: readonly Buffer[], seconds: number, window = 64): Promise<LoadResult> {
+  if (clients <= 1) return runLoad(port, queries, seconds, window);
+  const each = Math.max(4, Math.ceil(window / clients));
+  const results = await Promise.all(Array.from({ length: clients }, () => runLoad(port, queries.map((q) => Buffer.from(q)), seconds, each)));
+  const sum = (key: 'sent' | 'received' | 'qps') => results.reduce((n, r) => n + r[key], 0);
+  return { sent: sum('sent'), received: sum('received'), seconds: Math.max(...results.map((r) => r.seconds)), qps: sum('qps') };
+}
+
 /** Result of {@link runPacedLoad}: queries sent, and the latency (ms) of each answered one. */
 export interface PacedResult {
   readonly sent: number;

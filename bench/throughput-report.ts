@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What was measured. */
-export type ServerKind = 'bare' | 'holdfast-zone' | 'holdfast-cache' | 'peer';
+export type ServerKind = 'bare' | 'holdfast-zone' | 'holdfast-cache' | 'holdfast-zone-workers' | 'holdfast-cache-workers' | 'peer';
 
 /** One server's figures: medians over the rounds. */
 export interface ServerResult {
@@ -22,6 +22,8 @@ export interface ServerResult {
   readonly latencyLoss: number;
   /** dnsperf's average latency at saturation (ms), when dnsperf was the generator. */
   readonly saturatedAvgLatencyMs: number | null;
+  /** The server's CPU time (user + system, all threads) per answered query at saturation, µs (median); null without /proc. */
+  readonly cpuUsPerQuery: number | null;
 }
 
 /** The whole report. */
@@ -42,6 +44,17 @@ export interface ThroughputReport {
     readonly cacheOfBare: number;
     readonly cacheOfPeer: Record<string, number>;
     readonly zoneOfPeer: Record<string, number>;
+    /** With --workers N (N > 1): holdfast with N workers over holdfast on one thread; `cpus` the machine's. */
+    readonly scaling: {
+      readonly workers: number;
+      readonly cpus: number;
+      /** QPS with N workers over QPS on one thread. */
+      readonly zone: number;
+      readonly cache: number;
+      /** CPU per query with N workers over CPU per query on one thread (1: no cost of its own). */
+      readonly zoneCpu: number;
+      readonly cacheCpu: number;
+    } | null;
   };
 }
 
@@ -58,15 +71,16 @@ export function markdown(r: ThroughputReport): string {
       `QPS by ${r.loadgen === 'dnsperf' ? 'dnsperf (1 socket, 200 outstanding)' : 'the built-in Node load generator (64 outstanding; it may saturate before the server)'}; ` +
       `latency percentiles by the Node generator paced at ${r.latency.qps} q/s for ${r.latency.seconds} s; ` +
       (r.pinned ? `servers on CPU ${r.pinned.server}, load generator on CPU ${r.pinned.loadgen}; ` : 'not pinned (taskset or a second CPU missing); ') +
-      `${r.distinctQueries} distinct queries.${r.quick ? ' Quick run: figures are indicative only.' : ''}`,
+      `${r.distinctQueries} distinct queries. CPU µs/query: the server's CPU time (user and system, every thread) per answered query during the QPS runs.` +
+      `${r.quick ? ' Quick run: figures are indicative only.' : ''}`,
     '',
-    `| server | QPS (median) | of bare | p50 ms | p99 ms | p99.9 ms | unanswered | ${r.loadgen === 'dnsperf' ? 'avg ms at saturation |' : ''}`,
-    `|---|---:|---:|---:|---:|---:|---:|${r.loadgen === 'dnsperf' ? '---:|' : ''}`,
+    `| server | QPS (median) | of bare | CPU µs/query | p50 ms | p99 ms | p99.9 ms | unanswered | ${r.loadgen === 'dnsperf' ? 'avg ms at saturation |' : ''}`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|${r.loadgen === 'dnsperf' ? '---:|' : ''}`,
   ];
   for (const s of r.servers) {
     const sat = r.loadgen === 'dnsperf' ? ` ${s.saturatedAvgLatencyMs === null ? 'n/a' : ms(s.saturatedAvgLatencyMs)} |` : '';
     lines.push(
-      `| ${s.name} | ${fmt(s.qps)} | ${bare ? fmt(s.qps / bare.qps, 2) : 'n/a'} | ${ms(s.latencyMs.p50)} | ${ms(s.latencyMs.p99)} | ${ms(s.latencyMs.p99_9)} | ${fmt(s.latencyLoss * 100, 2)} % |${sat}`,
+      `| ${s.name} | ${fmt(s.qps)} | ${bare ? fmt(s.qps / bare.qps, 2) : 'n/a'} | ${s.cpuUsPerQuery === null ? 'n/a' : fmt(s.cpuUsPerQuery, 2)} | ${ms(s.latencyMs.p50)} | ${ms(s.latencyMs.p99)} | ${ms(s.latencyMs.p99_9)} | ${fmt(s.latencyLoss * 100, 2)} % |${sat}`,
     );
   }
   lines.push('', 'Servers:', '');
@@ -76,6 +90,14 @@ export function markdown(r: ThroughputReport): string {
   lines.push(`- holdfast cluster zone / bare: ${fmt(r.ratios.zoneOfBare, 2)} (target ≥ 0.90)`);
   lines.push(`- holdfast cache hits / bare: ${fmt(r.ratios.cacheOfBare, 2)} (target ≥ 0.90)`);
   for (const [peer, x] of Object.entries(r.ratios.cacheOfPeer)) lines.push(`- holdfast cache hits / ${peer}: ${fmt(x, 2)}; holdfast cluster zone / ${peer}: ${fmt(r.ratios.zoneOfPeer[peer] ?? Number.NaN, 2)}`);
+  const scaling = r.ratios.scaling;
+  if (scaling) {
+    const shared = scaling.workers >= scaling.cpus ? `; with ${scaling.cpus} CPUs the load generator shares a CPU with the workers` : '';
+    lines.push(
+      `- holdfast --workers ${scaling.workers} / one thread: cluster zone ×${fmt(scaling.zone, 2)}, cache hits ×${fmt(scaling.cache, 2)} (target: scales with cores${shared}); ` +
+        `CPU per query ×${fmt(scaling.zoneCpu, 2)} and ×${fmt(scaling.cacheCpu, 2)} of one thread's`,
+    );
+  }
   if (!r.servers.some((s) => s.name === 'coredns')) lines.push('- holdfast / CoreDNS (target ≥ 1.5×): not measured, no CoreDNS binary on this machine (`--peer coredns=PATH`)');
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 /** Small helpers the benches share: the repository root, tool detection, CPU pinning, child servers, medians, percentiles. */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 /** The repository root (benches run from dist/bench/). */
@@ -16,9 +17,9 @@ export function has(command: string): boolean {
   }
 }
 
-/** `argv` run on CPU `cpu` (through taskset when it exists, else unpinned). */
-export function pinned(cpu: number, argv: readonly string[]): string[] {
-  return has('taskset') ? ['taskset', '-c', String(cpu), ...argv] : [...argv];
+/** `argv` run on CPU `cpus` (a number, or a list such as `0-1`; through taskset when it exists, else unpinned). */
+export function pinned(cpus: number | string, argv: readonly string[]): string[] {
+  return has('taskset') ? ['taskset', '-c', String(cpus), ...argv] : [...argv];
 }
 
 /** The median of `xs` (NaN when empty). */
@@ -36,11 +37,11 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
- * Starts node with `args` (pinned to CPU 0 when taskset exists) and resolves with
- * the first stdout line `pick` makes something of. `ipc` opens an IPC channel.
+ * Starts node with `args` (pinned to `cpus`, CPU 0 by default, when taskset exists)
+ * and resolves with the first stdout line `pick` makes something of. `ipc` opens an IPC channel.
  */
-export function startServer<T>(args: string[], pick: (line: string) => T | undefined, ipc = false): Promise<{ child: ChildProcess; port: T }> {
-  const [cmd, ...rest] = pinned(0, [process.execPath, ...args]);
+export function startServer<T>(args: string[], pick: (line: string) => T | undefined, ipc = false, cpus: number | string = 0): Promise<{ child: ChildProcess; port: T }> {
+  const [cmd, ...rest] = pinned(cpus, [process.execPath, ...args]);
   const child = spawn(cmd as string, rest, { cwd: root, stdio: ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -50,4 +51,21 @@ export function startServer<T>(args: string[], pick: (line: string) => T | undef
     });
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU time (user + system, every thread) a process has used so far, in seconds,
+ * from /proc/PID/stat; undefined where there is no /proc or the process is gone.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
 }

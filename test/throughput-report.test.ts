@@ -14,7 +14,8 @@ const out = mkdtempSync(join(tmpdir(), 'holdfast-throughput-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 /** Runs the quick bench, bounded to `limitMs`. */
-const runQuick = (limitMs: number) => runBench('throughput-main.js', ['--quick', '--seconds', '0.5', '--rounds', '1', '--loadgen', 'node', '--peer', 'none', '--out', out], limitMs);
+const runQuick = (limitMs: number) =>
+  runBench('throughput-main.js', ['--quick', '--seconds', '0.5', '--rounds', '1', '--loadgen', 'node', '--peer', 'none', '--workers', '2', '--out', out], limitMs);
 
 interface Server {
   name: string;
@@ -22,6 +23,7 @@ interface Server {
   qps: number;
   qpsRounds: number[];
   latencyMs: { p50: number; p99: number; p99_9: number };
+  cpuUsPerQuery: number | null;
 }
 
 describe('throughput bench, quick', () => {
@@ -34,11 +36,12 @@ describe('throughput bench, quick', () => {
       rounds: number;
       servers: Server[];
       skipped: unknown[];
-      ratios: { zoneOfBare: number; cacheOfBare: number; cacheOfPeer: Record<string, number> };
+      ratios: { zoneOfBare: number; cacheOfBare: number; cacheOfPeer: Record<string, number>; scaling: { workers: number; zone: number; cache: number; zoneCpu: number } | null };
     };
     expect(report.quick).toBe(true);
     expect(report.loadgen).toBe('node');
-    expect(report.servers.map((s) => s.kind)).toEqual(['bare', 'holdfast-zone', 'holdfast-cache']);
+    expect(report.servers.map((s) => s.kind)).toEqual(['bare', 'holdfast-zone', 'holdfast-cache', 'holdfast-zone-workers', 'holdfast-cache-workers']);
+    expect(report.servers.map((s) => s.name).slice(3)).toEqual(['holdfast-zone-x2', 'holdfast-cache-x2']);
     for (const s of report.servers) {
       expect(s.qpsRounds).toHaveLength(1);
       expect(s.qps, s.name).toBeGreaterThan(0);
@@ -50,11 +53,17 @@ describe('throughput bench, quick', () => {
     expect(report.ratios.zoneOfBare).toBeGreaterThan(0);
     expect(report.ratios.cacheOfBare).toBeGreaterThan(0);
     expect(report.ratios.cacheOfPeer).toEqual({});
+    expect(report.ratios.scaling?.workers).toBe(2);
+    expect(report.ratios.scaling?.zone).toBeGreaterThan(0);
+    if (process.platform === 'linux') {
+      for (const s of report.servers) expect(s.cpuUsPerQuery, s.name).toBeGreaterThan(0);
+    }
 
     const md = readFileSync(join(out, 'throughput.md'), 'utf8');
-    expect(md).toContain('| server | QPS (median) | of bare | p50 ms | p99 ms | p99.9 ms |');
+    expect(md).toContain('| server | QPS (median) | of bare | CPU µs/query | p50 ms | p99 ms | p99.9 ms |');
     for (const s of report.servers) expect(md).toMatch(new RegExp(`^\\| ${s.name} \\| \\d+ \\|`, 'm'));
     expect(md).toContain('holdfast cluster zone / bare:');
+    expect(md).toContain('holdfast --workers 2 / one thread:');
     expect(md).toContain('CoreDNS');
   }, 60_000);
 });
