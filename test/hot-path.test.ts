@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { Metric } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { cacheKey } from '../resolver/cache/key.js';
 import { CellHistogram } from '../resolver/metric-cells.js';
 import { ResolverMetrics } from '../resolver/metrics.js';
 import { RRType } from '../resolver/wire/constants.js';
@@ -76,6 +77,39 @@ describe('question names', () => {
     expect(parsedName(fill(255))).toHaveLength(253);
     expect(referenceName(fill(256))).toBeUndefined();
     expect(parseQuery(fill(256)).kind).toBe('error');
+  });
+});
+
+describe('cache keys', () => {
+  const key = (wire: Buffer) => {
+    const parsed = parseQuery(wire);
+    if (parsed.kind !== 'query') throw new Error('not a query');
+    return cacheKey(parsed.query);
+  };
+  it('are the same for the same name in any case, and differ by name, type, class, DO and CD', () => {
+    const name = 'web.default.svc.cluster.local';
+    expect(key(encodeQuery(name.toUpperCase(), RRType.A))).toBe(key(encodeQuery(name, RRType.A, { id: 7, recursionDesired: false })));
+    expect(key(encodeQuery(name, RRType.A, { ednsUdpSize: 1232 }))).toBe(key(encodeQuery(name, RRType.A)));
+    const variants = [
+      encodeQuery(name, RRType.A),
+      encodeQuery(name, RRType.AAAA),
+      encodeQuery(name, RRType.A, { class: 255 }),
+      encodeQuery(name, RRType.A, { ednsUdpSize: 1232, dnssecOk: true }),
+      encodeQuery(`x${name}`, RRType.A),
+      encodeQuery('web.default.svc.cluster', RRType.A),
+      encodeQuery('', RRType.A),
+    ];
+    const cd = Buffer.from(variants[0]!);
+    cd[3] = (cd[3] as number) | 0x10;
+    const keys = [...variants, cd].map(key);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('do not confuse a label holding a dot, a bar or digits with more labels', () => {
+    const labels = (...texts: string[]) => rawQuery(texts.map((t) => Buffer.from(t, 'latin1')));
+    const keys = [labels('a.b', 'c'), labels('a', 'b', 'c'), labels('a|1|1|00'), labels('a'), labels('A.B', 'C')].map(key);
+    expect(keys[0]).toBe(keys[4]);
+    expect(new Set(keys.slice(0, 4)).size).toBe(4);
   });
 });
 

@@ -128,7 +128,12 @@ export function renderEntry(entry: CacheEntry, query: Query, ttl: number): Buffe
   out[2] = ((body[2] as number) & ~((Flag.RD | Flag.AA) >> 8)) | ((raw[2] as number) & (Flag.RD >> 8));
   out[3] = ((body[3] as number) & ~Flag.CD) | ((raw[3] as number) & Flag.CD);
   for (let i = HEADER_SIZE; i < query.questionEnd; i++) out[i] = raw[i] as number;
-  for (const offset of entry.ttlOffsets) out.writeUInt32BE(ttl, offset);
+  for (const offset of entry.ttlOffsets) {
+    out[offset] = ttl >>> 24;
+    out[offset + 1] = (ttl >>> 16) & 0xff;
+    out[offset + 2] = (ttl >>> 8) & 0xff;
+    out[offset + 3] = ttl & 0xff;
+  }
   if (optLen) {
     out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
     writeOpt(out, body.length, 0, query.edns?.dnssecOk ?? false);

@@ -190,11 +190,10 @@ export function parseQuery(buf: Buffer): ParsedQuery {
   const qname = readQuestionName(buf, HEADER_SIZE);
   if (!qname || qname.end + 4 > buf.length) return fail(1, 'question');
   const questionEnd = qname.end + 4;
-  const question = buf.subarray(HEADER_SIZE, questionEnd);
   const type = buf.readUInt16BE(qname.end);
   const klass = buf.readUInt16BE(qname.end + 2);
   const scan = scanRecords(buf, questionEnd);
-  if ('error' in scan) return fail(1, scan.error, question, scan.partial);
+  if ('error' in scan) return fail(1, scan.error, buf.subarray(HEADER_SIZE, questionEnd), scan.partial);
   const edns = scan.edns;
   return {
     kind: 'query',
