@@ -34,6 +34,10 @@ import type { HostPort } from './server/address.js';
 import { Dispatcher } from './server/dispatch.js';
 import { TcpListener } from './server/tcp.js';
 import { UdpListener } from './server/udp.js';
+import { InstanceRegistry } from './node/instances.js';
+import { NodeSetupMetrics } from './node/metrics.js';
+import { selfCheck } from './node/selfcheck.js';
+import { NodeSetup } from './node/setup.js';
 
 /** Loads every trusted key; a bad file is a configuration error naming `--trust-key`. */
 export async function loadTrustedKeys(paths: readonly string[]): Promise<KeyObject[]> {
@@ -84,6 +88,11 @@ export class Resolver {
   private receiver: SnapshotReceiver | undefined;
   /** Polls --snapshot-url, when set. */
   puller: SnapshotPuller | undefined;
+  /** Other resolvers on the same state directory (hand-over on restart); undefined without --state-dir. */
+  private registry: InstanceRegistry | undefined;
+  /** Interface, rules and capture lease (--setup-interface). */
+  private nodeSetup: NodeSetup | undefined;
+  readonly nodeMetrics = new NodeSetupMetrics(this.metrics.registry);
 
   private constructor(
     private config: ResolverConfig,
@@ -119,10 +128,31 @@ export class Resolver {
 
   private async startParts(): Promise<void> {
     const { config, log } = this;
-    const http = await startHttp(config.metricsListen, this.metrics, {
-      ready: () => this.serving,
-      status: () => ({ snapshotGeneration: this.store.current()?.generation ?? null }),
-    });
+    if (config.stateDir !== undefined) {
+      // Announced first, so a resolver being replaced sees its successor coming and waits for it.
+      this.registry = new InstanceRegistry(config.stateDir, config.listen.map(formatHostPort).sort().join(','));
+      await this.registry.start();
+    }
+    if (config.nodeSetup) {
+      const setup = config.nodeSetup;
+      const addresses = setup.localIps.map((host) => ({ host, port: setup.dnsPort }));
+      this.nodeSetup = new NodeSetup(setup, {
+        metrics: this.nodeMetrics,
+        log: log.child({ part: 'node' }),
+        selfCheck: () => selfCheck(addresses, config.clusterDomain),
+      });
+      // The listeners need the local IPs to bind; nothing is captured until they answer.
+      await this.nodeSetup.prepare();
+    }
+    const http = await startHttp(
+      config.metricsListen,
+      this.metrics,
+      {
+        ready: () => this.serving,
+        status: () => ({ snapshotGeneration: this.store.current()?.generation ?? null }),
+      },
+      { reusePort: config.reusePort },
+    );
     this.http = http.server;
     this.metricsAddress = http.address;
     await this.store.loadState();
@@ -132,7 +162,7 @@ export class Resolver {
     this.startPuller(config);
     if (config.receiverListen) {
       this.receiver = new SnapshotReceiver(this.store, log.child({ part: 'receiver' }));
-      this.receiverAddress = await this.receiver.listen(config.receiverListen);
+      this.receiverAddress = await this.receiver.listen(config.receiverListen, config.reusePort);
     }
     if (!this.store.current()) log.warn({ clusterDomain: config.clusterDomain }, 'no snapshot loaded: cluster-zone queries get SERVFAIL until one is');
 
@@ -146,8 +176,10 @@ export class Resolver {
       const first = this.dnsAddresses[0];
       registerCorednsMetrics(this.metrics.registry, first ? `dns://${formatHostPort(first)}` : 'dns://');
     }
+    await this.nodeSetup?.activate();
     this.serving = true;
     this.metrics.ready.set(1);
+    await this.registry?.setServing(true);
     log.info(
       { listen: this.dnsAddresses, metrics: this.metricsAddress, receiver: this.receiverAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
       'resolver serving',
@@ -185,9 +217,10 @@ export class Resolver {
    * an outgoing connection): then both are released and another port is tried.
    */
   private async bindPair(address: HostPort, dispatcher: Dispatcher): Promise<HostPort> {
-    const tcpOptions = { idleTimeoutMs: this.config.tcpIdleTimeoutMs, maxConnections: this.config.maxTcpConnections, maxInflightPerConnection: 64 };
+    const reusePort = this.config.reusePort;
+    const tcpOptions = { idleTimeoutMs: this.config.tcpIdleTimeoutMs, maxConnections: this.config.maxTcpConnections, maxInflightPerConnection: 64, reusePort };
     for (let attempt = 1; ; attempt++) {
-      const udp = new UdpListener(address, dispatcher);
+      const udp = new UdpListener(address, dispatcher, reusePort);
       const bound = await udp.listen();
       const tcp = new TcpListener(bound, dispatcher, this.metrics, tcpOptions);
       try {
@@ -240,22 +273,60 @@ export class Resolver {
     this.log.info({ upstreams: next.upstreams.map((u) => u.label) }, 'configuration reloaded');
   }
 
-  /** Graceful shutdown: not ready, stop accepting, drain up to the grace period, close. Idempotent. */
+  /**
+   * Graceful shutdown: intake stops, a successor starting on the same addresses
+   * is waited for (hand-over), then not ready, stop accepting, drain up to the
+   * grace period, close; the node-local setup is removed unless another resolver
+   * still serves with it. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      this.serving = false;
-      this.metrics.ready.set(0);
       const grace = this.config.shutdownGraceMs;
       await this.watcher?.close();
       await this.puller?.close();
       await this.receiver?.close();
+      if (this.serving) await this.handOver();
+      this.serving = false;
+      this.metrics.ready.set(0);
+      await this.registry?.setServing(false);
       await this.store.close();
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
       await Promise.all([this.forwarder.close(), this.fallback?.close()]);
+      if (this.nodeSetup) {
+        const others = (await this.registry?.others()) ?? [];
+        if (others.length > 0) this.log.info({ others: others.map((o) => o.id) }, 'another resolver serves these addresses: leaving the interface and rules to it');
+        await this.nodeSetup.stop(others.length === 0);
+      }
+      await this.registry?.close();
       const http = this.http;
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()).closeAllConnections());
       this.log.info('resolver stopped');
     })();
     return this.stopping;
+  }
+
+  /**
+   * Hitless restart: while another resolver on the same state directory and
+   * addresses is starting, keep answering until it serves (at most
+   * --handoff-timeout). Both hold the addresses with SO_REUSEPORT meanwhile, so the
+   * kernel hands every query to one of them; once this one closes, all go to the successor.
+   */
+  private async handOver(): Promise<void> {
+    const registry = this.registry;
+    if (!registry) return;
+    const deadline = Date.now() + this.config.handoffTimeoutMs;
+    let others = await registry.others();
+    if (others.length === 0) {
+      this.nodeMetrics.handoffs.inc({ result: 'none' });
+      return;
+    }
+    this.log.info({ successor: others.map((o) => o.id) }, 'another resolver is starting on these addresses: serving until it does');
+    while (!others.some((o) => o.serving) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      others = await registry.others();
+    }
+    const handed = others.some((o) => o.serving);
+    this.nodeMetrics.handoffs.inc({ result: handed ? 'successor' : 'timeout' });
+    if (!handed) this.log.warn({ timeoutMs: this.config.handoffTimeoutMs }, 'the successor did not serve within --handoff-timeout: closing anyway');
   }
 }

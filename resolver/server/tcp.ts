@@ -24,6 +24,8 @@ export interface TcpOptions {
   readonly maxConnections: number;
   /** Queries processed at once on one connection before reading pauses. */
   readonly maxInflightPerConnection: number;
+  /** SO_REUSEPORT: several listeners (processes) share the address; the kernel spreads connections. */
+  readonly reusePort?: boolean;
 }
 
 /** A TCP listener. */
@@ -45,7 +47,7 @@ export class TcpListener {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(new ListenError(`cannot listen on tcp ${formatHostPort(this.address)}: ${error.message}`, { cause: error }));
       server.once('error', onError);
-      server.listen({ host: this.address.host, port: this.address.port, ipv6Only: this.address.host.includes(':') }, () => {
+      server.listen({ host: this.address.host, port: this.address.port, ipv6Only: this.address.host.includes(':'), reusePort: this.options.reusePort ?? false }, () => {
         server.off('error', onError);
         const bound = server.address();
         if (bound === null || typeof bound === 'string') return reject(new ListenError('tcp listener has no address'));

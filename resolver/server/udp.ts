@@ -22,13 +22,15 @@ export class UdpListener {
   constructor(
     private readonly address: HostPort,
     private readonly dispatcher: Dispatcher,
+    /** SO_REUSEPORT: several sockets (processes) share the address; the kernel spreads datagrams. */
+    private readonly reusePort = false,
   ) {}
 
   /** Binds; rejects with a ListenError naming the address when it cannot. */
   listen(): Promise<HostPort> {
     // A 4 MiB receive buffer (the kernel caps it at net.core.rmem_max) holds ~40 ms of
     // queries at 100k q/s, so a garbage-collection pause of a few ms loses none.
-    const socket = createSocket({ type: isIPv6(this.address.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(this.address.host), recvBufferSize: UDP_RECV_BUFFER });
+    const socket = createSocket({ type: isIPv6(this.address.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(this.address.host), recvBufferSize: UDP_RECV_BUFFER, reusePort: this.reusePort });
     this.socket = socket;
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(new ListenError(`cannot listen on udp ${formatHostPort(this.address)}: ${error.message}`, { cause: error }));
