@@ -293,9 +293,9 @@ export class Resolver {
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
       await Promise.all([this.forwarder.close(), this.fallback?.close()]);
       if (this.nodeSetup) {
-        const others = (await this.registry?.others()) ?? [];
-        if (others.length > 0) this.log.info({ others: others.map((o) => o.id) }, 'another resolver serves these addresses: leaving the interface and rules to it');
-        await this.nodeSetup.stop(others.length === 0);
+        const successor = await this.successorServes();
+        if (successor) this.log.info({ successor }, 'another resolver serves these addresses: leaving the interface and rules to it');
+        await this.nodeSetup.stop(successor === undefined);
       }
       await this.registry?.close();
       const http = this.http;
@@ -303,6 +303,26 @@ export class Resolver {
       this.log.info('resolver stopped');
     })();
     return this.stopping;
+  }
+
+  /**
+   * After this resolver closed its listeners: the id of another resolver that is
+   * starting on the same addresses, or that says it serves and does answer them
+   * (a record alone may belong to a process killed a moment ago).
+   */
+  private async successorServes(): Promise<string | undefined> {
+    const others = (await this.registry?.others()) ?? [];
+    const starting = others.find((o) => !o.serving);
+    if (starting) return starting.id;
+    const serving = others.find((o) => o.serving);
+    const setup = this.config.nodeSetup;
+    if (!serving || !setup) return undefined;
+    try {
+      await selfCheck(setup.localIps.map((host) => ({ host, port: setup.dnsPort })), this.config.clusterDomain, 300);
+      return serving.id;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -12,9 +12,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 /** How often an instance rewrites its file. */
-export const HEARTBEAT_MS = 1000;
-/** A file older than this belongs to an instance that is gone. */
-export const STALE_MS = 4000;
+export const HEARTBEAT_MS = 500;
+/** A file older than this belongs to an instance that is gone (killed without removing it). */
+export const STALE_MS = 1500;
 
 /** What one instance says about itself. */
 export interface InstanceRecord {

@@ -199,13 +199,14 @@ export class Iptables {
   }
 
   /**
-   * Moves the capture lease to `expiresAt` (ms): a jump with the new --datestop is
+   * Moves the capture lease to end by `expiresAt` (ms): a jump with the new --datestop is
    * inserted first, then older ones are deleted, so the capture never lapses while
    * renewed. Jumps that expire later (another holdfast on the node renewed them)
    * are kept.
    */
   async renewLease(expiresAt: number): Promise<void> {
-    const stop = datestop(expiresAt);
+    // --datestop matches through the whole second it names: name the one before `expiresAt`.
+    const stop = datestop(expiresAt - 1000);
     const renewed = Date.parse(`${stop}Z`);
     for (const { file } of this.families()) {
       for (const chain of ['PREROUTING', 'OUTPUT']) {
