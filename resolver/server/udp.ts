@@ -63,21 +63,35 @@ export class UdpListener {
     });
   }
 
-  /** Stops receiving, waits up to `deadlineMs` for queries in progress, then closes. */
+  /**
+   * Closes at the first moment no query is in progress, answering every query
+   * that arrives until then; after `deadlineMs`, stops taking new ones and closes
+   * when those in progress are done or the deadline has passed again. Closing
+   * while idle matters for restarts: with SO_REUSEPORT, datagrams stop coming to
+   * this socket the moment it closes and go to the new process instead, so the
+   * only ones lost are those already queued here, and reading goes on until then.
+   */
   async close(deadlineMs: number): Promise<void> {
     const socket = this.socket;
     if (!socket) return;
-    socket.removeAllListeners('message');
-    if (this.inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadlineMs);
+    const closeNow = () => {
+      this.socket = undefined;
+      return new Promise<void>((resolve) => socket.close(() => resolve()));
+    };
+    if (this.inflight === 0) return closeNow();
+    const idle = (ms: number) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        // Called from inside the last reply's callback: closing there leaves no gap for a new query.
         this.idleWaiters.push(() => {
           clearTimeout(timer);
-          resolve();
+          resolve(true);
         });
       });
+    if (!(await idle(deadlineMs))) {
+      socket.removeAllListeners('message');
+      if (this.inflight > 0) await idle(deadlineMs);
     }
-    this.socket = undefined;
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    await closeNow();
   }
 }
