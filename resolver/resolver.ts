@@ -248,6 +248,9 @@ export class Resolver {
     if (!same(next.listen, this.config.listen) || !same([next.metricsListen], [this.config.metricsListen])) {
       this.log.warn('listen addresses changed in the configuration: they take effect at the next restart');
     }
+    if (JSON.stringify([next.nodeSetup, next.reusePort]) !== JSON.stringify([this.config.nodeSetup, this.config.reusePort])) {
+      this.log.warn('node-local settings (--setup-interface, --local-ip, --capture-lease, ...) and --reuse-port take effect at the next restart');
+    }
     this.store.reconfigure(storeOptions(next, keys));
     this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
     this.fallback?.reconfigure({ upstreams: next.clusterFallback, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
@@ -269,7 +272,7 @@ export class Resolver {
       this.puller = undefined;
       this.startPuller(next);
     }
-    this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen };
+    this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen, nodeSetup: this.config.nodeSetup, reusePort: this.config.reusePort };
     this.log.info({ upstreams: next.upstreams.map((u) => u.label) }, 'configuration reloaded');
   }
 
