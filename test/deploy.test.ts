@@ -27,6 +27,7 @@ import { BIN, ROOT } from './helpers/process.js';
 
 const DEPLOY = join(ROOT, 'deploy');
 const README = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+const MIGRATION = readFileSync(join(DEPLOY, 'MIGRATION.md'), 'utf8');
 /** Every kustomization a user applies, relative to the repository. */
 const TARGETS = ['deploy', 'deploy/overlays/ipvs', 'deploy/overlays/prometheus', 'deploy/overlays/migration'];
 /**
@@ -50,7 +51,10 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'holdfast-deploy-'));
   signingKey = join(tmp, 'signing.key');
   writeFileSync(signingKey, privateKeyToPem(generateKeyPair().privateKey), { mode: 0o600 });
-  if (HAVE_KUBECTL) for (const t of TARGETS) rendered.set(t, await render(join(ROOT, t)));
+  if (HAVE_KUBECTL) {
+    const all = await Promise.all(TARGETS.map((t) => render(join(ROOT, t))));
+    TARGETS.forEach((t, i) => rendered.set(t, all[i] ?? []));
+  }
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -116,7 +120,11 @@ describe.skipIf(!HAVE_KUBECTL)('rendered manifests', () => {
     for (const o of objects()) {
       expect(isOperatorKind(o), `${o.kind} ${o.metadata.name}`).toBe(false);
       expect(o.kind).not.toBe('Namespace');
+    }
+    for (const o of TARGETS.flatMap(objects)) {
       if (!o.kind.startsWith('Cluster')) expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe('kube-system');
+      // MIGRATION.md removes holdfast by this label.
+      expect(o.metadata.labels?.['app.kubernetes.io/part-of'], `${o.kind} ${o.metadata.name}`).toBe('holdfast');
     }
   });
 
@@ -335,11 +343,11 @@ describe('keys', () => {
 });
 
 describe.skipIf(!HAVE_KUBECTL)('documented customisations', () => {
-  /** Runs a README block in a scratch copy of deploy/, with `kubectl apply -k DIR` turned into rendering DIR. */
-  async function runDoc(name: string): Promise<{ dir: string; applied: string[] }> {
+  /** Runs a block of a deploy/ document in a scratch copy of deploy/, with `kubectl apply -k DIR` turned into rendering DIR. */
+  async function runDoc(name: string, doc = README): Promise<{ dir: string; applied: string[] }> {
     const dir = join(tmp, name);
     cpSync(DEPLOY, join(dir, 'deploy'), { recursive: true });
-    const block = taggedBlock(README, name);
+    const block = taggedBlock(doc, name);
     const applied = [...block.matchAll(/^kubectl apply -k (\S+)$/gm)].map((m) => m[1] ?? '');
     execFileSync('sh', ['-e', '-c', block.replace(/^kubectl apply -k .*$/gm, '')], { cwd: dir });
     return { dir, applied };
@@ -380,6 +388,15 @@ describe.skipIf(!HAVE_KUBECTL)('documented customisations', () => {
     expect(resolverConfig(await render(join(dir, 'deploy', 'overlays', 'ipvs'))).clusterDomain).toBe(domain?.to);
     const env = environment(objs, publisherContainer(objs), false).env;
     expect(env['HOLDFAST_CLUSTER_DOMAIN']).toBe(domain?.to);
+  });
+
+  it('the migration in IPVS mode', async () => {
+    const { dir, applied } = await runDoc('migration-ipvs', MIGRATION);
+    expect(applied).toEqual(['holdfast-migration']);
+    const objs = await render(join(dir, 'holdfast-migration'));
+    for (const schema of SCHEMAS) expect(objs.flatMap((o) => schemaErrors(o, schema))).toEqual([]);
+    expect(podSpec(find(objs, 'DaemonSet', 'holdfast'))['nodeSelector']).toEqual({ 'holdfast.io/dns': 'holdfast' });
+    expect(resolverConfig(objs).listen.map((l) => `${l.host}:${l.port}`)).toEqual(['169.254.20.10:53']);
   });
 
   it('an overlay of your own', async () => {
