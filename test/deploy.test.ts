@@ -449,6 +449,10 @@ describe('alerts and dashboard', async () => {
       expect(r.annotations['summary'], r.alert).toBeTruthy();
       expect(r.annotations['description'], r.alert).toBeTruthy();
     }
+    // The docs list exactly these alerts.
+    const documented = [...README.matchAll(/^\| (Holdfast\w+) \|/gm)].map((m) => m[1]);
+    expect(documented.sort()).toEqual(rules.map((r) => r.alert).sort());
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain(`${rules.length} alerts`);
     const all = rules.map((r) => r.expr).join('\n');
     for (const metric of ['holdfast_snapshot_age_seconds', 'holdfast_cache_stale_served_total', 'holdfast_upstream_circuit_open', 'holdfast_upstream_errors_total', 'holdfast_publisher_informer_errors_total', 'holdfast_publisher_api_requests_total', 'holdfast_node_setup_errors_total', 'holdfast_ready', 'holdfast_publisher_target_lag_generations']) {
       expect(all).toContain(metric);
