@@ -46,7 +46,9 @@ export function schemaErrors(obj: KubeObject, schema: KubeSchema): string[] {
   if (type === undefined) return [`${obj.apiVersion} ${obj.kind}: not a built-in kind of this check`];
   const errors: string[] = [];
   const check = (value: unknown, t: string, path: string): void => {
-    const fail = (what: string) => errors.push(`${path || '/'}: ${what}, got ${JSON.stringify(value)?.slice(0, 60)}`);
+    const fail = (what: string): void => {
+      errors.push(`${path || '/'}: ${what}, got ${JSON.stringify(value)?.slice(0, 60)}`);
+    };
     if (t === 'any') return;
     if (t.endsWith('[]')) {
       if (!Array.isArray(value)) return fail(`expected a list of ${t.slice(0, -2)}`);
