@@ -30,13 +30,8 @@ const README = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
 const MIGRATION = readFileSync(join(DEPLOY, 'MIGRATION.md'), 'utf8');
 /** Every kustomization a user applies, relative to the repository. */
 const TARGETS = ['deploy', 'deploy/overlays/ipvs', 'deploy/overlays/prometheus', 'deploy/overlays/migration'];
-/**
- * Resolver options of the node-local mode, named as agreed with its implementation, which
- * is not merged yet: while one is missing from the resolver's table it is taken out of the
- * config before loading it (and the test naming them is skipped), so the rest is still checked.
- */
+/** Resolver options of the node-local mode, which the base config must set. */
 const NODE_SETUP_OPTIONS = ['setup-interface', 'local-ip', 'interface-name', 'setup-check-interval', 'capture-lease', 'reuse-port', 'handoff-timeout', 'iptables'];
-const PENDING = NODE_SETUP_OPTIONS.filter((o) => !(o in OPTIONS));
 /** Stand-ins for the ClusterIPs the API server assigns. */
 const CLUSTER_IPS: Record<string, string> = { 'kube-dns-upstream': '10.96.0.11', 'holdfast-publisher': '10.96.0.12', 'holdfast-metrics': 'None' };
 
@@ -86,7 +81,6 @@ function resolverConfig(objs: KubeObject[]): ResolverConfig {
   const mount = container.volumeMounts?.find((m) => m.name === 'config');
   const file = (configMap['data'] as Record<string, string>)['config.yaml'] ?? '';
   const parsed = parseYaml(file) as Record<string, unknown>;
-  for (const key of PENDING) delete parsed[key];
   const files: Record<string, string> = {
     [`${mount?.mountPath}/config.yaml`]: stringifyYaml(parsed),
     '/etc/resolv.conf': 'nameserver 10.0.0.2\n',
@@ -268,9 +262,16 @@ describe.skipIf(!HAVE_KUBECTL)('rendered manifests', () => {
     expect(config.snapshotUrls[0]).toContain(`:${service.ports[0]?.port}/`);
   });
 
-  it.skipIf(PENDING.length > 0)(`the node-setup options are resolver options${PENDING.length > 0 ? ` (not merged yet: ${PENDING.join(', ')})` : ''}`, () => {
+  it('the node-setup options are resolver options, and the base config sets each', () => {
     const file = parseYaml((find(objects(), 'ConfigMap', 'holdfast-resolver')['data'] as Record<string, string>)['config.yaml'] ?? '') as Record<string, unknown>;
-    for (const key of NODE_SETUP_OPTIONS) if (key in file) expect(Object.keys(OPTIONS)).toContain(key);
+    for (const key of NODE_SETUP_OPTIONS) {
+      expect(Object.keys(OPTIONS)).toContain(key);
+      expect(file, key).toHaveProperty(key);
+    }
+    const config = resolverConfig(objects());
+    expect(config.nodeSetup?.localIps).toEqual(['169.254.20.10', '10.96.0.10']);
+    expect(config.nodeSetup?.dnsPort).toBe(53);
+    expect(config.reusePort).toBe(true);
   });
 
   it('the IPVS config is the base config with the kube-dns ClusterIP left out', () => {
@@ -415,13 +416,13 @@ describe('alerts and dashboard', async () => {
   const { UpstreamMetrics } = await import('../resolver/forward/metrics.js');
   const { pullErrorCounter } = await import('../resolver/intake/pull.js');
   const { PublisherMetrics } = await import('../publisher/metrics.js');
-  /** Metrics of the node-local mode, named as agreed with its implementation (not merged yet). */
-  const NODE_SETUP_METRICS = ['holdfast_node_setup_errors_total', 'holdfast_node_setup_repairs_total', 'holdfast_node_capture_lease_expiry_timestamp_seconds'];
-  const names = new Set([...NODE_SETUP_METRICS]);
+  const { NodeSetupMetrics } = await import('../resolver/node/metrics.js');
+  const names = new Set<string>();
   // Every metric of a resolver's registry (some are added by the parts that use them) and of a publisher's.
   const resolver = new ResolverMetrics();
   new UpstreamMetrics(resolver.registry);
   pullErrorCounter(resolver.registry);
+  new NodeSetupMetrics(resolver.registry);
   for (const m of [resolver, new PublisherMetrics()]) for (const metric of await m.registry.getMetricsAsJSON()) names.add(metric.name);
   const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'holdfast.json'), 'utf8')) as { uid: string; panels: { id: number; type: string; title: string; targets?: { expr: string }[] }[] };
   const rulesFile = parseYaml(readFileSync(join(DEPLOY, 'components', 'prometheus', 'rules.yaml'), 'utf8')) as {
