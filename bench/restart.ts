@@ -136,7 +136,7 @@ export interface RestartResult {
   readonly medianSwitchMs: number;
 }
 
-async function measure(mode: 'hitless' | 'stop-start', qps: number, clients: number, restarts: number): Promise<RestartResult> {
+export async function measure(mode: 'hitless' | 'stop-start', qps: number, clients: number, restarts: number): Promise<RestartResult> {
   const stateDir = mkdtempSync(join(tmpdir(), 'holdfast-restart-'));
   const hitless = mode === 'hitless';
   let server = await startResolver(0, stateDir, hitless);

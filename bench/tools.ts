@@ -3,8 +3,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** The repository root (benches run from dist/bench/). */
-export const root = new URL('../..', import.meta.url).pathname;
+/** The repository root (benches run from dist/bench/; tests import them from bench/). */
+export const root = new URL(import.meta.url.includes('/dist/bench/') ? '../..' : '..', import.meta.url).pathname;
 
 /** True when `command` is on the PATH. */
 export function has(command: string): boolean {

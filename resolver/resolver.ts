@@ -288,11 +288,12 @@ export class Resolver {
       await this.watcher?.close();
       await this.puller?.close();
       await this.receiver?.close();
-      if (this.serving) await this.handOver();
+      const handedOver = this.serving && (await this.handOver());
       this.serving = false;
       this.metrics.ready.set(0);
       await this.registry?.setServing(false);
       await this.store.close();
+      if (handedOver) await Promise.all(this.udp.map((l) => l.handOver(grace)));
       await Promise.all([...this.udp.map((l) => l.close(grace)), ...this.tcp.map((l) => l.close(grace))]);
       await Promise.all([this.forwarder.close(), this.fallback?.close()]);
       if (this.nodeSetup) {
@@ -334,14 +335,14 @@ export class Resolver {
    * --handoff-timeout). Both hold the addresses with SO_REUSEPORT meanwhile, so the
    * kernel hands every query to one of them; once this one closes, all go to the successor.
    */
-  private async handOver(): Promise<void> {
+  private async handOver(): Promise<boolean> {
     const registry = this.registry;
-    if (!registry) return;
+    if (!registry) return false;
     const deadline = Date.now() + this.config.handoffTimeoutMs;
     let others = await registry.others();
     if (others.length === 0) {
       this.nodeMetrics.handoffs.inc({ result: 'none' });
-      return;
+      return false;
     }
     this.log.info({ successor: others.map((o) => o.id) }, 'another resolver is starting on these addresses: serving until it does');
     while (!others.some((o) => o.serving) && Date.now() < deadline) {
@@ -351,5 +352,6 @@ export class Resolver {
     const handed = others.some((o) => o.serving);
     this.nodeMetrics.handoffs.inc({ result: handed ? 'successor' : 'timeout' });
     if (!handed) this.log.warn({ timeoutMs: this.config.handoffTimeoutMs }, 'the successor did not serve within --handoff-timeout: closing anyway');
+    return handed;
   }
 }
