@@ -5,6 +5,8 @@
  * state (snapshot age) are computed at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metric } from 'prom-client';
+import { CellHistogram, CounterCells } from './metric-cells.js';
 import { QTYPE_NAMES, RCODE_NAMES } from './wire/constants.js';
 
 /** Why a packet was dropped without a reply. */
@@ -18,11 +20,30 @@ export interface CacheState {
   readonly inflight: number;
 }
 
+type Transport = 'udp' | 'tcp';
+const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+/** Label values of `qtype` and `rcode`, `other` last; the slot of each number, every other number in `other`'s. */
+const QTYPES = [...Object.values(QTYPE_NAMES), 'other'];
+const RCODES = [...Object.values(RCODE_NAMES), 'other'];
+const slots = (size: number, names: Readonly<Record<number, string>>, labels: readonly string[]) => {
+  const table = new Uint8Array(size).fill(labels.length - 1);
+  for (const [code, name] of Object.entries(names)) table[Number(code)] = labels.indexOf(name);
+  return table;
+};
+/** qtype (16 bits) → index in QTYPES; rcode (12 bits with EDNS) → index in RCODES. */
+const QTYPE_SLOT = slots(0x10000, QTYPE_NAMES, QTYPES);
+const RCODE_SLOT = slots(0x1000, RCODE_NAMES, RCODES);
+/** The cell of `holdfast_dns_requests_total` for a transport, qtype and rcode. */
+const requestCell = (t: number, qtype: number, rcode: number) => (t * QTYPES.length + (QTYPE_SLOT[qtype & 0xffff] as number)) * RCODES.length + (RCODE_SLOT[rcode & 0xfff] as number);
+const REQUEST_LABELS = TRANSPORTS.flatMap((transport) => QTYPES.flatMap((qtype) => RCODES.map((rcode) => ({ transport, qtype, rcode }))));
+/** Index of each `holdfast_cache_hits_total` type. */
+const HIT_TYPES = ['success', 'denial'] as const;
+
 /** All resolver metrics. One instance per resolver. */
 export class ResolverMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'transport' | 'qtype' | 'rcode'>;
-  readonly duration: Histogram<'transport'>;
+  readonly duration: CellHistogram<'transport'>;
   readonly dropped: Counter<'transport' | 'reason'>;
   readonly tcpConnections: Gauge;
   readonly tcpRejected: Counter;
@@ -47,28 +68,30 @@ export class ResolverMetrics {
   readonly cacheFailureHits: Counter;
   private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0 });
   private snapshotCreatedAt: number | undefined;
-  private readonly requestChildren = new Map<string, { inc(): void }>();
-  private readonly udpDuration: { observe(v: number): void };
-  private readonly tcpDuration: { observe(v: number): void };
+  /** Counted per query as plain numbers, handed to prom-client at scrape time (`metric-cells.ts`). */
+  private readonly requestCells = new CounterCells<'transport' | 'qtype' | 'rcode'>(REQUEST_LABELS);
+  private readonly hitCells = new CounterCells<'type'>(HIT_TYPES.map((type) => ({ type })));
 
   constructor(now: () => number = Date.now) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'holdfast_' });
+    const self = this;
     this.requests = new Counter({
       name: 'holdfast_dns_requests_total',
       help: 'DNS queries answered, by transport, query type and response code.',
       labelNames: ['transport', 'qtype', 'rcode'],
       registers,
+      collect() {
+        self.requestCells.publish(this);
+      },
     });
-    this.duration = new Histogram({
+    this.duration = new CellHistogram({
       name: 'holdfast_dns_request_duration_seconds',
       help: 'Time from receiving a query to handing its reply to the transport.',
-      labelNames: ['transport'],
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
+      series: TRANSPORTS.map((transport) => ({ transport })),
     });
-    this.udpDuration = this.duration.labels({ transport: 'udp' });
-    this.tcpDuration = this.duration.labels({ transport: 'tcp' });
+    this.registry.registerMetric(this.duration as unknown as Metric);
     this.dropped = new Counter({
       name: 'holdfast_dns_dropped_total',
       help: 'Packets dropped without a reply: shorter than a header, responses (QR=1), overload.',
@@ -90,7 +113,6 @@ export class ResolverMetrics {
       help: 'Generation of the snapshot being served (0 when none is loaded).',
       registers,
     });
-    const self = this;
     this.snapshotAge = new Gauge({
       name: 'holdfast_snapshot_age_seconds',
       help: 'Age of the snapshot being served, from its creation time (absent until one is loaded).',
@@ -150,6 +172,9 @@ export class ResolverMetrics {
       help: 'Answers served from fresh cache entries, by type (success, denial).',
       labelNames: ['type'],
       registers,
+      collect() {
+        self.hitCells.publish(this);
+      },
     });
     this.cacheMisses = new Counter({ name: 'holdfast_cache_misses_total', help: 'Queries with nothing usable in the cache.', registers });
     this.cacheStale = new Counter({
@@ -223,15 +248,15 @@ export class ResolverMetrics {
     this.snapshotBytes.set(bytes);
   }
 
-  /** Counts one answered query. Label children are bound once and reused (this runs per query). */
-  countRequest(transport: 'udp' | 'tcp', qtype: number, rcode: number, seconds: number): void {
-    const key = `${transport}|${qtype}|${rcode}`;
-    let child = this.requestChildren.get(key);
-    if (!child) {
-      child = this.requests.labels({ transport, qtype: QTYPE_NAMES[qtype] ?? 'other', rcode: RCODE_NAMES[rcode] ?? 'other' });
-      this.requestChildren.set(key, child);
-    }
-    child.inc();
-    (transport === 'udp' ? this.udpDuration : this.tcpDuration).observe(seconds);
+  /** Counts one answered query (this runs per query: two additions to typed arrays, no label lookup). */
+  countRequest(transport: Transport, qtype: number, rcode: number, seconds: number): void {
+    const t = transport === 'udp' ? 0 : 1;
+    this.requestCells.inc(requestCell(t, qtype, rcode));
+    this.duration.observe(t, seconds);
+  }
+
+  /** Counts one answer from a fresh cache entry (`holdfast_cache_hits_total`), per query like {@link countRequest}. */
+  countCacheHit(negative: boolean): void {
+    this.hitCells.inc(negative ? 1 : 0);
   }
 }

@@ -118,16 +118,20 @@ export function makeEntry(reply: Buffer, layout: MessageLayout, query: Query, op
  */
 export function renderEntry(entry: CacheEntry, query: Query, ttl: number): Buffer {
   const optLen = query.edns ? OPT_SIZE : 0;
-  const out = Buffer.allocUnsafe(entry.body.length + optLen);
-  entry.body.copy(out);
-  out.writeUInt16BE(query.id, 0);
-  const flags = out.readUInt16BE(2) & ~(Flag.RD | Flag.CD | Flag.AA);
-  out.writeUInt16BE(flags | (query.raw.readUInt16BE(2) & (Flag.RD | Flag.CD)), 2);
-  query.raw.copy(out, HEADER_SIZE, HEADER_SIZE, query.questionEnd);
+  const body = entry.body;
+  const out = Buffer.allocUnsafe(body.length + optLen);
+  // Byte by byte rather than copy()/writeUInt16BE(), as in wire/reply.ts renderTemplate (per query).
+  out.set(body);
+  const raw = query.raw;
+  out[0] = raw[0] as number;
+  out[1] = raw[1] as number;
+  out[2] = ((body[2] as number) & ~((Flag.RD | Flag.AA) >> 8)) | ((raw[2] as number) & (Flag.RD >> 8));
+  out[3] = ((body[3] as number) & ~Flag.CD) | ((raw[3] as number) & Flag.CD);
+  for (let i = HEADER_SIZE; i < query.questionEnd; i++) out[i] = raw[i] as number;
   for (const offset of entry.ttlOffsets) out.writeUInt32BE(ttl, offset);
   if (optLen) {
     out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
-    writeOpt(out, entry.body.length, 0, query.edns?.dnssecOk ?? false);
+    writeOpt(out, body.length, 0, query.edns?.dnssecOk ?? false);
   }
   return out;
 }

@@ -119,7 +119,7 @@ export class CacheHandler implements Handler {
   }
 
   private freshHit(key: CacheKey, entry: CacheEntry, query: Query, now: number): Buffer {
-    this.metrics.cacheHits.inc({ type: entry.negative ? 'denial' : 'success' });
+    this.metrics.countCacheHit(entry.negative);
     entry.hits++;
     const prefetch = this.config.prefetchHits;
     if (prefetch > 0 && entry.hits >= prefetch && now >= entry.prefetchAt && !this.flights.has(key) && entry.failedAt === undefined) {

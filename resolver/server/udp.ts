@@ -10,6 +10,14 @@ import type { HostPort } from './address.js';
 import { formatHostPort } from './address.js';
 import type { Dispatcher } from './dispatch.js';
 
+/**
+ * The socket's address "lookup": replies go to the sender's address, always an IP
+ * literal, which node:dgram would otherwise check with a regular expression and
+ * hand over through process.nextTick on every send.
+ */
+const literalAddress = (address: string, family: unknown, callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void) =>
+  callback(null, address, typeof family === 'number' ? family : address.includes(':') ? 6 : 4);
+
 /** Receive buffer asked for on every UDP listener. */
 export const UDP_RECV_BUFFER = 4 * 1024 * 1024;
 
@@ -33,7 +41,7 @@ export class UdpListener {
   listen(): Promise<HostPort> {
     // A 4 MiB receive buffer (the kernel caps it at net.core.rmem_max) holds ~40 ms of
     // queries at 100k q/s, so a garbage-collection pause of a few ms loses none.
-    const socket = createSocket({ type: isIPv6(this.address.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(this.address.host), recvBufferSize: UDP_RECV_BUFFER, reusePort: this.reusePort });
+    const socket = createSocket({ type: isIPv6(this.address.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(this.address.host), recvBufferSize: UDP_RECV_BUFFER, reusePort: this.reusePort, lookup: literalAddress });
     this.socket = socket;
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(new ListenError(`cannot listen on udp ${formatHostPort(this.address)}: ${error.message}`, { cause: error }));

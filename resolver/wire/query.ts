@@ -65,8 +65,36 @@ interface NameRead {
   readonly end: number;
 }
 
-/** Reads an uncompressed name at `offset`; returns undefined when malformed. */
+/** Where {@link readQuestionName} assembles a name: at most 255 octets in presentation form without escapes. */
+const scratch = Buffer.allocUnsafe(MAX_NAME_OCTETS);
+
+/**
+ * Reads an uncompressed name at `offset`; returns undefined when malformed. The
+ * common name (no '.' or '\\' inside a label) is lower-cased into a scratch
+ * buffer, dots at the label boundaries, and becomes one string; the rare one
+ * takes {@link readEscapedName}. Either way the result is the same.
+ */
 function readQuestionName(buf: Buffer, offset: number): NameRead | undefined {
+  let pos = offset;
+  let out = 0;
+  for (;;) {
+    if (pos >= buf.length) return undefined;
+    const len = buf[pos] as number;
+    if (len === 0) return { name: out === 0 ? '' : scratch.toString('latin1', 0, out - 1), end: pos + 1 };
+    if (len > 63) return undefined; // compression pointers and reserved label types have no place here
+    if (out + len + 1 > MAX_NAME_OCTETS - 1 || pos + 1 + len > buf.length) return undefined;
+    for (let i = pos + 1; i <= pos + len; i++) {
+      const c = buf[i] as number;
+      if (c === 0x2e || c === 0x5c) return readEscapedName(buf, offset);
+      scratch[out++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    }
+    scratch[out++] = 0x2e;
+    pos += len + 1;
+  }
+}
+
+/** {@link readQuestionName} for a name with '.' or '\\' inside a label: one string per label, escaped. */
+function readEscapedName(buf: Buffer, offset: number): NameRead | undefined {
   let pos = offset;
   let total = 1;
   let name = '';
@@ -74,7 +102,7 @@ function readQuestionName(buf: Buffer, offset: number): NameRead | undefined {
     if (pos >= buf.length) return undefined;
     const len = buf[pos] as number;
     if (len === 0) return { name, end: pos + 1 };
-    if (len > 63) return undefined; // compression pointers and reserved label types have no place here
+    if (len > 63) return undefined;
     total += len + 1;
     if (total > MAX_NAME_OCTETS || pos + 1 + len > buf.length) return undefined;
     let label = buf.toString('latin1', pos + 1, pos + 1 + len);

@@ -14,7 +14,7 @@
  * through the (slow) encoder again after each snapshot, all at once.
  */
 import type { SnapshotV1 } from '../../snapshot/types.js';
-import { Rcode, RRClass, RRType } from '../wire/constants.js';
+import { QTYPE_NAMES, Rcode, RRClass, RRType } from '../wire/constants.js';
 import { encodeSections, encodeTemplate } from '../wire/encode.js';
 import { isSubdomain, toDnsName } from '../wire/name.js';
 import type { DnsName } from '../wire/name.js';
@@ -26,6 +26,7 @@ import { soaRecord, zoneRecords } from './records.js';
 import type { ZoneOptions, ZoneStats } from './records.js';
 import { NodeTable, packZone } from './table.js';
 import type { ZoneImage } from './table.js';
+import { AnswerTemplates } from './templates.js';
 
 export type { ZoneStats } from './records.js';
 
@@ -46,11 +47,17 @@ export class ClusterZone {
   private readonly soa: ResourceRecord;
   private readonly podZone: DnsName;
   private readonly negative: EncodedSections;
-  private readonly templates = new Map<string, Buffer>();
+  private readonly templates = new AnswerTemplates();
+  /**
+   * NODATA answers (the name exists, not with that type) of the common types, kept
+   * like the positive ones; never taken over by the next zone, as their SOA carries
+   * the generation. Other types (any of 65536) are composed per query.
+   */
+  private readonly nodata = new AnswerTemplates();
   /** Encoded answers taken over from the zone replaced (see {@link inherit}). */
   inheritedAnswers = 0;
   /** The zone replaced, while its answers are being taken over; then undefined. */
-  private previous: { readonly zone: ClusterZone; readonly keys: Iterator<[string, Buffer]> } | undefined;
+  private previous: { readonly zone: ClusterZone; readonly keys: Iterator<[number, string, Buffer]> } | undefined;
 
   /** The zone of a packed image, made here or on a worker thread (`intake/verify-worker.ts`). */
   constructor(private readonly image: ZoneImage) {
@@ -92,20 +99,25 @@ export class ClusterZone {
     if (query.class !== RRClass.IN && query.class !== RRClass.ANY) {
       return composeReply(query, Rcode.REFUSED, false, { bytes: Buffer.alloc(0), ancount: 0, nscount: 0, arcount: 0 });
     }
-    const key = `${query.type}|${query.name}`;
-    const cached = this.templates.get(key);
+    const { type, name } = query;
+    const cached = this.templates.get(type, name) ?? this.nodata.get(type, name);
     if (cached) return renderTemplate(cached, query);
 
-    const found = this.locate(query.name);
+    const found = this.locate(name);
     if (!found) return composeReply(query, Rcode.NXDOMAIN, true, this.negative);
-    const carried = this.previous && this.carried(this.previous.zone, key, query.name);
+    const carried = this.previous && this.carried(this.previous.zone, type, name);
     if (carried) {
-      this.templates.set(key, carried);
+      this.templates.set(type, name, carried);
       this.inheritedAnswers++;
       return renderTemplate(carried, query);
     }
-    const answers = this.select(found.table, found.at, query.name, query.type);
-    if (answers.length === 0) return composeReply(query, Rcode.NOERROR, true, this.negative); // NODATA
+    const answers = this.select(found.table, found.at, name, type);
+    if (answers.length === 0) {
+      // NODATA; as a template: no OPT, which rendering adds when the query has one.
+      const reply = composeReply({ ...query, edns: undefined }, Rcode.NOERROR, true, this.negative);
+      if (QTYPE_NAMES[type] !== undefined) this.nodata.set(type, name, reply);
+      return renderTemplate(reply, query);
+    }
     const template = encodeTemplate({
       name: query.name,
       type: query.type,
@@ -115,7 +127,7 @@ export class ClusterZone {
       authority: [],
       additional: [],
     });
-    this.templates.set(key, template);
+    this.templates.set(type, name, template);
     return renderTemplate(template, query);
   }
 
@@ -142,20 +154,19 @@ export class ClusterZone {
         this.previous = undefined;
         return true;
       }
-      const [key, template] = next.value;
-      if (this.templates.has(key)) continue;
-      const name = key.slice(key.indexOf('|') + 1);
+      const [type, name, template] = next.value;
+      if (this.templates.has(type, name)) continue;
       if (this.sameRecords(previous.zone, name)) {
-        this.templates.set(key, template);
+        this.templates.set(type, name, template);
         this.inheritedAnswers++;
       }
     }
     return false;
   }
 
-  /** The old zone's answer for `key` when `name` has the same records here. */
-  private carried(previous: ClusterZone, key: string, name: string): Buffer | undefined {
-    const template = previous.templates.get(key);
+  /** The old zone's answer for `type` at `name` when `name` has the same records here. */
+  private carried(previous: ClusterZone, type: number, name: string): Buffer | undefined {
+    const template = previous.templates.get(type, name);
     return template && this.sameRecords(previous, name) ? template : undefined;
   }
 
