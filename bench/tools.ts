@@ -4,8 +4,8 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-/** The repository root (benches run from dist/bench/). */
-export const root = new URL('../..', import.meta.url).pathname;
+/** The repository root (benches run from dist/bench/; tests import them from bench/). */
+export const root = new URL(import.meta.url.includes('/dist/bench/') ? '../..' : '..', import.meta.url).pathname;
 
 /** True when `command` is on the PATH. */
 export function has(command: string): boolean {

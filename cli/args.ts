@@ -35,6 +35,8 @@ export function parseFlags<O extends Options>(
       options: { ...options, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: (opts.positionals ?? 0) > 0,
+      // --no-reuse-port and the like turn off a boolean that defaults to on.
+      allowNegative: true,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0] ?? String(error) : String(error);

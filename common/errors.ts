@@ -17,6 +17,7 @@ export type HoldfastErrorCode =
   | 'HF_INPUT'
   | 'HF_LISTEN'
   | 'HF_KUBE_API'
+  | 'HF_NODE_SETUP'
   | 'HF_IO';
 
 /** Base class: every error holdfast raises on purpose carries a code. */
@@ -96,6 +97,19 @@ export class KubeApiError extends HoldfastError {
     this.status = status;
     this.statusCode = status;
     this.reason = reason;
+  }
+}
+
+/** What part of node-local setup failed (a label of holdfast_node_setup_errors_total). */
+export type NodeSetupErrorType = 'command' | 'interface' | 'address' | 'iptables' | 'lease' | 'selfcheck' | 'teardown';
+
+/** Node-local mode could not create or check the interface or the iptables rules. */
+export class NodeSetupError extends HoldfastError {
+  readonly type: NodeSetupErrorType;
+  constructor(type: NodeSetupErrorType, message: string, options?: { cause?: unknown }) {
+    super('HF_NODE_SETUP', message, options);
+    this.name = 'NodeSetupError';
+    this.type = type;
   }
 }
 

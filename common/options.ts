@@ -131,6 +131,11 @@ export class OptionReader<T extends OptionTable> {
     return this.raw.get(key)?.source ?? `--${key}`;
   }
 
+  /** Whether `key` was given (flag, environment or file), as opposed to defaulted. */
+  isSet(key: keyof T & string): boolean {
+    return this.raw.has(key);
+  }
+
   /** Records a problem with `key`, prefixed with where its value came from. */
   problem(key: keyof T & string, message: string): void {
     this.problems.push(`${this.source(key)}: ${message}`);

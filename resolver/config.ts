@@ -6,6 +6,7 @@
  * together, each naming the flag, variable or file key at fault; the result is frozen.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { ConfigError } from '../common/errors.js';
 import { LOG_LEVELS } from '../common/log.js';
 import { OptionReader } from '../common/options.js';
@@ -13,6 +14,8 @@ import type { OptionSources, OptionTable } from '../common/options.js';
 import { snapshotEndpoint } from '../common/url.js';
 import { isDnsName } from '../snapshot/names.js';
 import type { Upstream } from './forward/exchange.js';
+import type { IptablesMode } from './node/iptables.js';
+import type { NodeSetupOptions } from './node/setup.js';
 import { formatHostPort, parseHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
 import { toDnsName } from './wire/name.js';
@@ -52,6 +55,12 @@ export interface ResolverConfig {
   readonly snapshotPullIntervalMs: number;
   /** Deadline of one pull request, body included. */
   readonly snapshotPullTimeoutMs: number;
+  /** Node-local mode (--setup-interface): interface, rules, capture lease; undefined when off. */
+  readonly nodeSetup: NodeSetupOptions | undefined;
+  /** Bind every listener with SO_REUSEPORT, so a new resolver can start beside this one. */
+  readonly reusePort: boolean;
+  /** On SIGTERM, how long to keep serving while a successor on the same addresses starts. */
+  readonly handoffTimeoutMs: number;
 }
 
 /** Settings of the forwarding cache (RFC 8767 serve-stale, RFC 2308 negative caching). */
@@ -119,6 +128,14 @@ export const OPTIONS = {
   'snapshot-pull-interval': { kind: 'string', default: '10s', help: 'time between pulls (±20% jitter; backs off up to 5m on failures)' },
   'snapshot-pull-timeout': { kind: 'string', default: '30s', help: 'deadline of one pull request, body included' },
   'coredns-compatible-metrics': { kind: 'boolean', default: false, help: 'also export coredns_* metric names so node-local-dns dashboards keep working' },
+  'setup-interface': { kind: 'boolean', default: false, help: 'node-local mode: hold --local-ip on --interface-name and capture DNS for them with iptables (needs NET_ADMIN)' },
+  'local-ip': { kind: 'list', default: [], help: 'IP to hold and capture in node-local mode, e.g. 169.254.20.10,10.96.0.10 (comma-separated or repeatable); --listen defaults to each on port 53' },
+  'interface-name': { kind: 'string', default: 'nodelocaldns', help: 'interface holding the local IPs (created as a dummy link, removed on a clean exit)' },
+  'setup-check-interval': { kind: 'string', default: '10s', help: 'how often the interface and rules are checked and repaired, and the capture lease renewed' },
+  'capture-lease': { kind: 'string', default: '30s', help: 'the iptables capture lapses this long after the listeners last answered a self-check (SIGKILL, hang), handing the ClusterIP back to kube-proxy' },
+  iptables: { kind: 'string', default: 'auto', help: 'iptables backend: auto (the one the node uses), nft or legacy' },
+  'reuse-port': { kind: 'boolean', default: true, help: 'bind listeners with SO_REUSEPORT so a new resolver can start beside this one (hitless restart); --no-reuse-port turns it off' },
+  'handoff-timeout': { kind: 'string', default: '20s', help: 'on SIGTERM, while another resolver on the same --state-dir and addresses is starting, keep serving until it serves, at most this long' },
 } as const satisfies OptionTable;
 
 /** An option name. */
@@ -150,7 +167,13 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   const hostPorts = (key: OptionName, values: readonly string[], defaultPort?: number) => o.hostPorts(key, values, defaultPort);
   const duration = (key: OptionName, min: number) => o.duration(key, min);
 
-  const listen = hostPorts('listen', list('listen'));
+  const setupInterface = o.bool('setup-interface');
+  const localIps = list('local-ip').flatMap((text) => text.split(',')).map((text) => text.trim()).filter(Boolean);
+  for (const ip of localIps) if (isIP(ip) === 0) o.problem('local-ip', `'${ip}' is not an IP address`);
+  if (setupInterface && localIps.length === 0) o.problem('local-ip', 'required with --setup-interface (e.g. 169.254.20.10,10.96.0.10)');
+  // In node-local mode the listeners default to the local IPs, like node-local-dns.
+  const listenTexts = setupInterface && !o.isSet('listen') ? localIps.filter((ip) => isIP(ip) !== 0).map((ip) => (ip.includes(':') ? `[${ip}]:53` : `${ip}:53`)) : list('listen');
+  const listen = hostPorts('listen', listenTexts);
   if (listen.length === 0 && problems.length === 0) problems.push('--listen: at least one address is required');
   const domainText = (str('cluster-domain') ?? '').replace(/\.$/, '').toLowerCase();
   if (!isDnsName(domainText)) problems.push(`${o.source('cluster-domain')}: '${domainText}' is not a valid DNS name`);
@@ -217,6 +240,28 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     problems.push(`${o.source('log-level')}: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
   }
   const clusterTtlMs = duration('cluster-ttl', 0);
+  const interfaceName = str('interface-name') ?? '';
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(interfaceName)) o.problem('interface-name', `'${interfaceName}' is not an interface name (1-15 letters, digits, '_', '.', '-')`);
+  const iptablesMode = str('iptables') ?? 'auto';
+  if (!['auto', 'nft', 'legacy'].includes(iptablesMode)) o.problem('iptables', `'${iptablesMode}' is not auto, nft or legacy`);
+  const checkIntervalMs = duration('setup-check-interval', 1000);
+  const leaseMs = duration('capture-lease', 2000);
+  if (leaseMs < 2 * checkIntervalMs) o.problem('capture-lease', `at least twice --setup-check-interval (${checkIntervalMs / 1000}s), or one slow check lets the capture lapse`);
+  const dnsPorts = new Set(listen.filter((a) => localIps.includes(a.host) || a.host === '0.0.0.0' || a.host === '::').map((a) => a.port));
+  if (setupInterface && localIps.length > 0 && dnsPorts.size !== 1) {
+    o.problem('listen', `node-local mode needs the local IPs (or 0.0.0.0) on one --listen port, got ${dnsPorts.size === 0 ? 'none' : [...dnsPorts].join(', ')}`);
+  }
+  const nodeSetup: NodeSetupOptions | undefined = setupInterface
+    ? {
+        interfaceName,
+        localIps,
+        dnsPort: [...dnsPorts][0] ?? 53,
+        ...(metricsListen && (localIps.includes(metricsListen.host) || metricsListen.host === '0.0.0.0') ? { healthPort: metricsListen.port } : {}),
+        checkIntervalMs,
+        leaseMs,
+        iptables: iptablesMode as IptablesMode,
+      }
+    : undefined;
   const config: ResolverConfig = {
     listen,
     clusterDomain: toDnsName(domainText),
@@ -258,6 +303,9 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     snapshotUrls,
     snapshotPullIntervalMs: duration('snapshot-pull-interval', 100),
     snapshotPullTimeoutMs: duration('snapshot-pull-timeout', 10),
+    nodeSetup,
+    reusePort: o.bool('reuse-port'),
+    handoffTimeoutMs: duration('handoff-timeout', 0),
   };
   if (config.cache.minTtl > config.cache.maxTtl) problems.push(`--cache-min-ttl: larger than --cache-max-ttl`);
   if (config.cache.negativeMinTtl > config.cache.negativeMaxTtl) problems.push(`--negative-min-ttl: larger than --negative-max-ttl`);

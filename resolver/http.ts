@@ -27,6 +27,8 @@ export interface HttpExtras {
   readonly flag?: string;
   /** Handles other routes first; returns false to fall through to the operations routes. */
   readonly route?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
+  /** SO_REUSEPORT, so a new process can bind the port beside this one. */
+  readonly reusePort?: boolean;
 }
 
 /** Starts the operations HTTP server. */
@@ -62,7 +64,7 @@ export async function startHttp(
     server.once('error', (error) =>
       reject(new ListenError(`cannot listen on ${extras.flag ?? '--metrics-listen'} ${formatHostPort(address)}: ${error.message}`, { cause: error })),
     );
-    server.listen(address.port, address.host, () => resolve());
+    server.listen({ port: address.port, host: address.host, reusePort: extras.reusePort ?? false }, () => resolve());
   });
   const bound = server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : address.port;

@@ -24,6 +24,11 @@ import { ResolverMetrics } from './metrics.js';
 import type { HostPort } from './server/address.js';
 import type { Serving } from './serving.js';
 import { metricsSource, startServing } from './workers/start.js';
+import { formatHostPort } from './server/address.js';
+import { InstanceRegistry } from './node/instances.js';
+import { NodeSetupMetrics } from './node/metrics.js';
+import { selfCheck } from './node/selfcheck.js';
+import { NodeSetup } from './node/setup.js';
 
 /** Loads every trusted key; a bad file is a configuration error naming `--trust-key`. */
 export async function loadTrustedKeys(paths: readonly string[]): Promise<KeyObject[]> {
@@ -65,6 +70,11 @@ export class Resolver {
   /** Addresses actually bound (ports resolved when 0 was asked for). */
   readonly dnsAddresses: HostPort[] = [];
   metricsAddress: HostPort | undefined;
+  /** Other resolvers on the same state directory (hand-over on restart); undefined without --state-dir. */
+  private registry: InstanceRegistry | undefined;
+  /** Interface, rules and capture lease (--setup-interface). */
+  private nodeSetup: NodeSetup | undefined;
+  readonly nodeMetrics = new NodeSetupMetrics(this.metrics.registry);
   /** Where snapshot pushes are accepted, when --receiver-listen is set. */
   receiverAddress: HostPort | undefined;
   private receiver: SnapshotReceiver | undefined;
@@ -100,10 +110,31 @@ export class Resolver {
 
   private async startParts(): Promise<void> {
     const { config, log } = this;
-    const http = await startHttp(config.metricsListen, metricsSource(this.metrics, () => this.service), {
-      ready: () => this.serving && this.service?.ready() === true,
-      status: () => ({ snapshotGeneration: this.store.current()?.generation ?? null }),
-    });
+    if (config.stateDir !== undefined) {
+      // Announced first, so a resolver being replaced sees its successor coming and waits for it.
+      this.registry = new InstanceRegistry(config.stateDir, config.listen.map(formatHostPort).sort().join(','));
+      await this.registry.start();
+    }
+    if (config.nodeSetup) {
+      const setup = config.nodeSetup;
+      const addresses = setup.localIps.map((host) => ({ host, port: setup.dnsPort }));
+      this.nodeSetup = new NodeSetup(setup, {
+        metrics: this.nodeMetrics,
+        log: log.child({ part: 'node' }),
+        selfCheck: () => selfCheck(addresses, config.clusterDomain),
+      });
+      // The listeners need the local IPs to bind; nothing is captured until they answer.
+      await this.nodeSetup.prepare();
+    }
+    const http = await startHttp(
+      config.metricsListen,
+      metricsSource(this.metrics, () => this.service),
+      {
+        ready: () => this.serving && this.service?.ready() === true,
+        status: () => ({ snapshotGeneration: this.store.current()?.generation ?? null }),
+      },
+      { reusePort: config.reusePort },
+    );
     this.http = http.server;
     this.metricsAddress = http.address;
     await this.store.loadState();
@@ -113,14 +144,16 @@ export class Resolver {
     this.startPuller(config);
     if (config.receiverListen) {
       this.receiver = new SnapshotReceiver(this.store, log.child({ part: 'receiver' }));
-      this.receiverAddress = await this.receiver.listen(config.receiverListen);
+      this.receiverAddress = await this.receiver.listen(config.receiverListen, config.reusePort);
     }
     if (!this.store.current()) log.warn({ clusterDomain: config.clusterDomain }, 'no snapshot loaded: cluster-zone queries get SERVFAIL until one is');
 
     this.service = await startServing(config, { store: this.store, metrics: this.metrics, log, clock: this.clock, random: this.random });
     this.dnsAddresses.push(...this.service.addresses);
+    await this.nodeSetup?.activate();
     this.serving = true;
     this.metrics.ready.set(1);
+    await this.registry?.setServing(true);
     log.info(
       { listen: this.dnsAddresses, workers: config.workers, metrics: this.metricsAddress, receiver: this.receiverAddress, upstreams: config.upstreams.map((u) => u.label), generation: this.store.current()?.generation },
       'resolver serving',
@@ -154,6 +187,9 @@ export class Resolver {
     if (!same(next.listen, this.config.listen) || !same([next.metricsListen], [this.config.metricsListen])) {
       this.log.warn('listen addresses changed in the configuration: they take effect at the next restart');
     }
+    if (JSON.stringify([next.nodeSetup, next.reusePort]) !== JSON.stringify([this.config.nodeSetup, this.config.reusePort])) {
+      this.log.warn('node-local settings (--setup-interface, --local-ip, --capture-lease, ...) and --reuse-port take effect at the next restart');
+    }
     if (next.workers !== this.config.workers) this.log.warn('a new --workers takes effect at the next restart');
     this.store.reconfigure(storeOptions(next, keys));
     if ((next.clusterFallback.length > 0) !== (this.config.clusterFallback.length > 0)) {
@@ -174,25 +210,85 @@ export class Resolver {
       this.puller = undefined;
       this.startPuller(next);
     }
-    this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen, workers: this.config.workers };
+    this.config = { ...next, listen: this.config.listen, metricsListen: this.config.metricsListen, workers: this.config.workers, nodeSetup: this.config.nodeSetup, reusePort: this.config.reusePort };
     this.log.info({ upstreams: next.upstreams.map((u) => u.label) }, 'configuration reloaded');
   }
 
-  /** Graceful shutdown: not ready, stop accepting, drain up to the grace period, close. Idempotent. */
+  /**
+   * Graceful shutdown: intake stops, a successor starting on the same addresses
+   * is waited for (hand-over), then not ready, stop accepting, drain up to the
+   * grace period, close; the node-local setup is removed unless another resolver
+   * still serves with it. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      this.serving = false;
-      this.metrics.ready.set(0);
       const grace = this.config.shutdownGraceMs;
       await this.watcher?.close();
       await this.puller?.close();
       await this.receiver?.close();
+      const handedOver = this.serving && (await this.handOver());
+      this.serving = false;
+      this.metrics.ready.set(0);
+      await this.registry?.setServing(false);
       await this.store.close();
-      await this.service?.close(grace);
+      await this.service?.close(grace, handedOver);
+      if (this.nodeSetup) {
+        const successor = await this.successorServes();
+        if (successor) this.log.info({ successor }, 'another resolver serves these addresses: leaving the interface and rules to it');
+        await this.nodeSetup.stop(successor === undefined);
+      }
+      await this.registry?.close();
       const http = this.http;
       if (http) await new Promise<void>((resolve) => http.close(() => resolve()).closeAllConnections());
       this.log.info('resolver stopped');
     })();
     return this.stopping;
   }
+
+  /**
+   * After this resolver closed its listeners: the id of another resolver that is
+   * starting on the same addresses, or that says it serves and does answer them
+   * (a record alone may belong to a process killed a moment ago).
+   */
+  private async successorServes(): Promise<string | undefined> {
+    const others = (await this.registry?.others()) ?? [];
+    const starting = others.find((o) => !o.serving);
+    if (starting) return starting.id;
+    const serving = others.find((o) => o.serving);
+    const setup = this.config.nodeSetup;
+    if (!serving || !setup) return undefined;
+    try {
+      await selfCheck(setup.localIps.map((host) => ({ host, port: setup.dnsPort })), this.config.clusterDomain, 300);
+      return serving.id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Hitless restart: while another resolver on the same state directory and
+   * addresses is starting, keep answering until it serves (at most
+   * --handoff-timeout). Both hold the addresses with SO_REUSEPORT meanwhile, so the
+   * kernel hands every query to one of them; true when one serves.
+   */
+  private async handOver(): Promise<boolean> {
+    const registry = this.registry;
+    if (!registry) return false;
+    const deadline = Date.now() + this.config.handoffTimeoutMs;
+    let others = await registry.others();
+    if (others.length === 0) {
+      this.nodeMetrics.handoffs.inc({ result: 'none' });
+      return false;
+    }
+    this.log.info({ successor: others.map((o) => o.id) }, 'another resolver is starting on these addresses: serving until it does');
+    while (!others.some((o) => o.serving) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      others = await registry.others();
+    }
+    const handed = others.some((o) => o.serving);
+    this.nodeMetrics.handoffs.inc({ result: handed ? 'successor' : 'timeout' });
+    if (!handed) this.log.warn({ timeoutMs: this.config.handoffTimeoutMs }, 'the successor did not serve within --handoff-timeout: closing anyway');
+    return handed;
+  }
+
 }

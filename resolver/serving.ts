@@ -45,8 +45,12 @@ export interface Serving {
   ready(): boolean;
   /** Applies reloadable settings (SIGHUP): upstreams, timeouts, policy, cache settings, log level. */
   reload(next: ResolverConfig): void;
-  /** Stops accepting, lets queries in progress finish up to `graceMs`, closes. */
-  close(graceMs: number): Promise<void>;
+  /**
+   * Stops accepting, lets queries in progress finish up to `graceMs`, closes. With
+   * `handOver` (another process serves the addresses), each UDP socket first stops
+   * receiving and answers what was queued in it (`UdpListener.handOver`).
+   */
+  close(graceMs: number, handOver?: boolean): Promise<void>;
 }
 
 /** The serving path of one thread. */
@@ -128,7 +132,8 @@ export class DnsService implements Serving {
     this.config = next;
   }
 
-  async close(graceMs: number): Promise<void> {
+  async close(graceMs: number, handOver = false): Promise<void> {
+    if (handOver) await Promise.all(this.udp.map((l) => l.handOver(graceMs)));
     await Promise.all([...this.udp.map((l) => l.close(graceMs)), ...this.tcp.map((l) => l.close(graceMs))]);
     await Promise.all([this.forwarder.close(), this.fallback?.close()]);
   }

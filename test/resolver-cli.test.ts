@@ -61,6 +61,12 @@ describe('usage and configuration errors', () => {
       names: [['--listen', 'bad'], ['--cluster-ttl', "'x'"], ['--max-tcp-connections', "'0'"], ['--log-level', 'loud'], ['--upstream', '99999']],
     },
     { what: 'a snapshot file without a trusted key', args: ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--snapshot-file', DEMO], names: [['--trust-key']] },
+    { what: 'node-local mode without local IPs', args: ['--setup-interface', '--listen', '127.0.0.1:53', '--upstream', '127.0.0.1:9'], names: [['--local-ip', 'required']] },
+    {
+      what: 'bad node-local settings (all reported)',
+      args: ['--setup-interface', '--local-ip', '169.254.20.10,10.96.0.300', '--interface-name', 'a-name-far-too-long', '--iptables', 'ebpf', '--setup-check-interval', '10s', '--capture-lease', '15s', '--upstream', '127.0.0.1:9'],
+      names: [['--local-ip', '10.96.0.300'], ['--interface-name', 'a-name-far-too-long'], ['--iptables', 'ebpf'], ['--capture-lease', 'twice']],
+    },
   ])('exits 2 on $what, one line per problem naming the flag', async ({ args, names }) => {
     const { code, stderr } = await run(args);
     expect(code).toBe(2);

@@ -47,7 +47,7 @@ export class SnapshotReceiver {
   ) {}
 
   /** Binds; rejects with a ListenError naming --receiver-listen when it cannot. */
-  async listen(address: HostPort): Promise<HostPort> {
+  async listen(address: HostPort, reusePort = false): Promise<HostPort> {
     const server = createServer((req, res) => void this.handle(req, res));
     server.requestTimeout = 60_000;
     this.server = server;
@@ -55,7 +55,7 @@ export class SnapshotReceiver {
       server.once('error', (error) =>
         reject(new ListenError(`cannot listen on --receiver-listen ${formatHostPort(address)}: ${error.message}`, { cause: error })),
       );
-      server.listen(address.port, address.host, () => resolve());
+      server.listen({ port: address.port, host: address.host, reusePort }, () => resolve());
     });
     const bound = server.address();
     return { host: address.host, port: typeof bound === 'object' && bound !== null ? bound.port : address.port };

@@ -26,6 +26,9 @@ export class UdpListener {
   private socket: Socket | undefined;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Handing over: the socket no longer receives new datagrams, and replies leave through {@link sendAside}. */
+  private draining = false;
+  private lastMessageAt = 0;
 
   constructor(
     private readonly address: HostPort,
@@ -55,9 +58,11 @@ export class UdpListener {
 
   private onMessage(socket: Socket, msg: Buffer, host: string, port: number): void {
     const reply = this.dispatcher.handle(msg, 'udp');
+    if (this.draining) this.lastMessageAt = performance.now();
     if (reply === undefined) return;
     if (!(reply instanceof Promise)) {
-      socket.send(reply, port, host);
+      if (this.draining) this.sendAside(reply, port, host);
+      else socket.send(reply, port, host);
       return;
     }
     this.inflight++;
@@ -66,26 +71,90 @@ export class UdpListener {
     };
     // Counted as in flight until the datagram has left: closing the socket earlier would drop it.
     void reply.then((bytes) => {
-      if (bytes && this.socket) socket.send(bytes, port, host, done);
-      else done();
+      if (!bytes || !this.socket) done();
+      else if (this.draining) {
+        this.inflight++;
+        done();
+        this.sendAside(bytes, port, host);
+      } else socket.send(bytes, port, host, done);
     });
   }
 
-  /** Stops receiving, waits up to `deadlineMs` for queries in progress, then closes. */
+  /**
+   * Sends a reply while handing over, when the listening socket is connected
+   * elsewhere and Node will not send from it to anyone else: from a socket of its
+   * own, bound to the same address (SO_REUSEPORT) and connected to this one
+   * client, so the reply has the source the client expects. Counted in flight.
+   */
+  private sendAside(bytes: Buffer, port: number, host: string): void {
+    this.inflight++;
+    const aside = createSocket({ type: isIPv6(this.address.host) ? 'udp6' : 'udp4', reusePort: true });
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      aside.close();
+      if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    };
+    aside.on('error', finish);
+    // Between bind and connect it is one more socket of the group: what reaches it then is answered too.
+    aside.on('message', (msg, rinfo) => this.onMessage(aside, msg, rinfo.address, rinfo.port));
+    aside.bind(this.address.port, this.address.host, () => aside.connect(port, host, () => aside.send(bytes, finish)));
+  }
+
+  /**
+   * Hand-over (another process serves the address with SO_REUSEPORT): connects
+   * the socket to a peer that never sends, so the kernel routes every new datagram
+   * to the other process, then answers what was already queued here until none
+   * has come for 50 ms (at most `deadlineMs`). Nothing queued is lost.
+   */
+  async handOver(deadlineMs: number): Promise<void> {
+    const socket = this.socket;
+    if (!socket || this.draining) return;
+    this.draining = true;
+    this.lastMessageAt = performance.now();
+    await new Promise<void>((resolve) => {
+      try {
+        socket.connect(9, isIPv6(this.address.host) ? '::1' : '127.0.0.1', () => resolve());
+      } catch {
+        resolve();
+      }
+    });
+    const deadline = performance.now() + deadlineMs;
+    while (performance.now() - this.lastMessageAt < 50 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
+   * Closes at the first moment no query is in progress, answering every query
+   * that arrives until then; after `deadlineMs`, stops taking new ones and closes
+   * when those in progress are done or the deadline has passed again. Closing
+   * while idle matters for restarts: with SO_REUSEPORT, datagrams stop coming to
+   * this socket the moment it closes and go to the new process instead, so the
+   * only ones lost are those already queued here, and reading goes on until then.
+   */
   async close(deadlineMs: number): Promise<void> {
     const socket = this.socket;
     if (!socket) return;
-    socket.removeAllListeners('message');
-    if (this.inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadlineMs);
+    const closeNow = () => {
+      this.socket = undefined;
+      return new Promise<void>((resolve) => socket.close(() => resolve()));
+    };
+    if (this.inflight === 0) return closeNow();
+    const idle = (ms: number) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        // Called from inside the last reply's callback: closing there leaves no gap for a new query.
         this.idleWaiters.push(() => {
           clearTimeout(timer);
-          resolve();
+          resolve(true);
         });
       });
+    if (!(await idle(deadlineMs))) {
+      socket.removeAllListeners('message');
+      if (this.inflight > 0) await idle(deadlineMs);
     }
-    this.socket = undefined;
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    await closeNow();
   }
 }

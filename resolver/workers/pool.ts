@@ -274,11 +274,11 @@ export class WorkerPool implements Serving {
   }
 
   /** Every worker stops accepting and drains within `graceMs` (in parallel), then ends. */
-  async close(graceMs: number): Promise<void> {
-    await this.stopAll(graceMs);
+  async close(graceMs: number, handOver = false): Promise<void> {
+    await this.stopAll(graceMs, handOver);
   }
 
-  private async stopAll(graceMs: number): Promise<void> {
+  private async stopAll(graceMs: number, handOver = false): Promise<void> {
     this.stopping = true;
     await Promise.all(
       this.slots.map(async (slot) => {
@@ -286,7 +286,7 @@ export class WorkerPool implements Serving {
         slot.restartTimer = undefined;
         const worker = slot.worker;
         if (!worker) return;
-        worker.postMessage({ type: 'stop', graceMs } satisfies ToWorker);
+        worker.postMessage({ type: 'stop', graceMs, handOver } satisfies ToWorker);
         const slack = setTimeout(() => void worker.terminate(), graceMs + STOP_SLACK_MS);
         await slot.stopped;
         clearTimeout(slack);

@@ -31,8 +31,8 @@ export type ToWorker =
   | { readonly type: 'reload'; readonly config: ResolverConfig }
   /** Send your registry's metrics (a scrape of /metrics). */
   | { readonly type: 'metrics'; readonly id: number }
-  /** Stop accepting, finish queries in progress within `graceMs`, close, say 'stopped'. */
-  | { readonly type: 'stop'; readonly graceMs: number };
+  /** Stop accepting (after a hand-over when `handOver`), finish queries in progress within `graceMs`, close, say 'stopped'. */
+  | { readonly type: 'stop'; readonly graceMs: number; readonly handOver?: boolean };
 
 /** Worker → main thread. */
 export type FromWorker =

@@ -30,7 +30,7 @@ export async function startServing(config: ResolverConfig, deps: StartDeps): Pro
   }
   const service = new DnsService(config, { metrics, log, clock: deps.clock, random: deps.random, zone: () => store.current() });
   try {
-    await service.listen(config.listen);
+    await service.listen(config.listen, config.reusePort);
   } catch (error) {
     await service.close(0);
     throw error;

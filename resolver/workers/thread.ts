@@ -44,7 +44,7 @@ async function handle(message: ToWorker): Promise<void> {
     case 'metrics':
       return post({ type: 'metrics', id: message.id, metrics: await metrics.registry.getMetricsAsJSON() });
     case 'stop':
-      await service.close(message.graceMs);
+      await service.close(message.graceMs, message.handOver === true);
       post({ type: 'stopped' });
       port.close();
       return;
