@@ -71,8 +71,6 @@ export interface PoolDeps {
   /** Tells the pool of every zone served from now on. */
   readonly onZone: (listener: (zone: ClusterZone) => void) => void;
   readonly zone: ClusterZone | undefined;
-  /** The worker script (tests may give another). */
-  readonly script?: URL;
 }
 
 /** The worker threads serving DNS. Create with {@link WorkerPool.start}. */
@@ -180,7 +178,7 @@ export class WorkerPool implements Serving {
   /** Starts the worker of `slot`; resolves once it listens, rejects when it cannot. */
   private spawn(slot: Slot): Promise<void> {
     const init: WorkerInit = { index: slot.index, config: this.config, addresses: this.addresses, zone: this.image };
-    const worker = new Worker(this.deps.script ?? THREAD_URL, { workerData: init, name: `holdfast-dns-${slot.index}` });
+    const worker = new Worker(THREAD_URL, { workerData: init, name: `holdfast-dns-${slot.index}` });
     slot.worker = worker;
     slot.serving = false;
     slot.startedAt = Date.now();
