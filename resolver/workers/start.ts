@@ -22,7 +22,11 @@ export interface StartDeps {
   readonly random: () => number;
 }
 
-/** Starts serving on `config.listen`; resolves once every listener (of every worker) is bound. */
+/**
+ * Starts serving on `config.listen`; resolves once every listener (of every worker)
+ * is bound. Worker threads use the system clock and Math.random: an injected
+ * `clock` or `random` (tests) applies with `--workers 1` only.
+ */
 export async function startServing(config: ResolverConfig, deps: StartDeps): Promise<Serving> {
   const { store, metrics, log } = deps;
   if (config.workers > 1) {
