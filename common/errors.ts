@@ -100,8 +100,9 @@ export class KubeApiError extends HoldfastError {
   }
 }
 
-/** What part of node-local setup failed (a label of holdfast_node_setup_errors_total). */
-export type NodeSetupErrorType = 'command' | 'interface' | 'address' | 'iptables' | 'lease' | 'selfcheck' | 'teardown';
+/** What part of node-local setup can fail (the labels of holdfast_node_setup_errors_total). */
+export const NODE_SETUP_ERROR_TYPES = ['command', 'interface', 'address', 'iptables', 'lease', 'selfcheck', 'teardown'] as const;
+export type NodeSetupErrorType = (typeof NODE_SETUP_ERROR_TYPES)[number];
 
 /** Node-local mode could not create or check the interface or the iptables rules. */
 export class NodeSetupError extends HoldfastError {

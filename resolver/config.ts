@@ -172,8 +172,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   for (const ip of localIps) if (isIP(ip) === 0) o.problem('local-ip', `'${ip}' is not an IP address`);
   if (setupInterface && localIps.length === 0) o.problem('local-ip', 'required with --setup-interface (e.g. 169.254.20.10,10.96.0.10)');
   // In node-local mode the listeners default to the local IPs, like node-local-dns.
-  const listenTexts = setupInterface && !o.isSet('listen') ? localIps.filter((ip) => isIP(ip) !== 0).map((ip) => (ip.includes(':') ? `[${ip}]:53` : `${ip}:53`)) : list('listen');
-  const listen = hostPorts('listen', listenTexts);
+  const listen = setupInterface && !o.isSet('listen') ? localIps.filter((ip) => isIP(ip) !== 0).map((host) => ({ host, port: 53 })) : hostPorts('listen', list('listen'));
   if (listen.length === 0 && problems.length === 0) problems.push('--listen: at least one address is required');
   const domainText = (str('cluster-domain') ?? '').replace(/\.$/, '').toLowerCase();
   if (!isDnsName(domainText)) problems.push(`${o.source('cluster-domain')}: '${domainText}' is not a valid DNS name`);

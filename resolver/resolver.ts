@@ -28,7 +28,7 @@ import { formatHostPort } from './server/address.js';
 import { InstanceRegistry } from './node/instances.js';
 import { NodeSetupMetrics } from './node/metrics.js';
 import { selfCheck } from './node/selfcheck.js';
-import { NodeSetup } from './node/setup.js';
+import { localAddresses, NodeSetup } from './node/setup.js';
 
 /** Loads every trusted key; a bad file is a configuration error naming `--trust-key`. */
 export async function loadTrustedKeys(paths: readonly string[]): Promise<KeyObject[]> {
@@ -117,7 +117,7 @@ export class Resolver {
     }
     if (config.nodeSetup) {
       const setup = config.nodeSetup;
-      const addresses = setup.localIps.map((host) => ({ host, port: setup.dnsPort }));
+      const addresses = localAddresses(setup);
       this.nodeSetup = new NodeSetup(setup, {
         metrics: this.nodeMetrics,
         log: log.child({ part: 'node' }),
@@ -258,7 +258,7 @@ export class Resolver {
     const setup = this.config.nodeSetup;
     if (!serving || !setup) return undefined;
     try {
-      await selfCheck(setup.localIps.map((host) => ({ host, port: setup.dnsPort })), this.config.clusterDomain, 300);
+      await selfCheck(localAddresses(setup), this.config.clusterDomain, 300);
       return serving.id;
     } catch {
       return undefined;

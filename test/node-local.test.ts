@@ -38,11 +38,6 @@ describe.skipIf(unsupported !== undefined)('node-local mode (--setup-interface) 
       }
     }
     // Whatever a test left behind (a SIGKILLed resolver's rules) is not the next test's problem.
-    try {
-      node.exec([process.execPath, join(ROOT, 'bin', 'holdfast'), '--help']);
-    } catch {
-      // only a liveness check of the namespace
-    }
     for (const cmd of [
       ['ip', 'link', 'del', 'nodelocaldns'],
       ['sh', '-c', 'iptables-save | grep -v holdfast | iptables-restore'],

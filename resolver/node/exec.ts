@@ -4,6 +4,8 @@
  * shell would, so callers handle one kind of result.
  */
 import { execFile } from 'node:child_process';
+import { NodeSetupError } from '../../common/errors.js';
+import type { NodeSetupErrorType } from '../../common/errors.js';
 
 /** What a command printed and how it exited. */
 export interface CommandResult {
@@ -34,4 +36,9 @@ export const runCommand: Runner = (file, args) =>
 export function describeFailure(file: string, args: readonly string[], result: CommandResult): string {
   const reason = result.stderr.trim().split('\n')[0] ?? '';
   return `${file} ${args.join(' ')}: exit ${result.code}${reason ? `: ${reason}` : ''}`;
+}
+
+/** The error for a failed command: of type `command` when it is not installed (127), else `type`. */
+export function commandError(type: NodeSetupErrorType, file: string, args: readonly string[], result: CommandResult): NodeSetupError {
+  return new NodeSetupError(result.code === 127 ? 'command' : type, describeFailure(file, args, result));
 }

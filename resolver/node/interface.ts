@@ -6,8 +6,7 @@
  * exists under the name (left by a previous run, or node-local-dns) is adopted.
  */
 import { isIPv6 } from 'node:net';
-import { NodeSetupError } from '../../common/errors.js';
-import { describeFailure } from './exec.js';
+import { commandError } from './exec.js';
 import type { Runner } from './exec.js';
 
 /** What {@link ensureInterface} had to change; empty when everything was in place. */
@@ -23,7 +22,7 @@ async function readInterface(run: Runner, name: string): Promise<{ up: boolean; 
   const link = await run('ip', ['-o', 'link', 'show', 'dev', name]);
   if (link.code !== 0) {
     if (/does not exist|Cannot find device/i.test(link.stderr)) return undefined;
-    throw new NodeSetupError(link.code === 127 ? 'command' : 'interface', describeFailure('ip', ['-o', 'link', 'show', 'dev', name], link));
+    throw commandError('interface', 'ip', ['-o', 'link', 'show', 'dev', name], link);
   }
   const flags = /<([^>]*)>/.exec(link.stdout)?.[1]?.split(',') ?? [];
   const addr = await run('ip', ['-o', 'addr', 'show', 'dev', name]);
@@ -34,7 +33,7 @@ async function readInterface(run: Runner, name: string): Promise<{ up: boolean; 
 
 async function ip(run: Runner, type: 'interface' | 'address', args: string[]): Promise<void> {
   const result = await run('ip', args);
-  if (result.code !== 0) throw new NodeSetupError(result.code === 127 ? 'command' : type, describeFailure('ip', args, result));
+  if (result.code !== 0) throw commandError(type, 'ip', args, result);
 }
 
 /**
@@ -51,7 +50,7 @@ export async function ensureInterface(run: Runner, name: string, ips: readonly s
     else if (/unknown device type|not supported/i.test(dummy.stderr)) {
       await ip(run, 'interface', ['link', 'add', name, 'type', 'bridge']);
       created = 'bridge';
-    } else throw new NodeSetupError(dummy.code === 127 ? 'command' : 'interface', describeFailure('ip', ['link', 'add', name, 'type', 'dummy'], dummy));
+    } else throw commandError('interface', 'ip', ['link', 'add', name, 'type', 'dummy'], dummy);
     repaired.push('interface');
     state = { up: false, addresses: new Set() };
   }
@@ -72,6 +71,6 @@ export async function ensureInterface(run: Runner, name: string, ips: readonly s
 export async function removeInterface(run: Runner, name: string): Promise<void> {
   const result = await run('ip', ['link', 'del', 'dev', name]);
   if (result.code !== 0 && !/does not exist|Cannot find device/i.test(result.stderr)) {
-    throw new NodeSetupError(result.code === 127 ? 'command' : 'teardown', describeFailure('ip', ['link', 'del', 'dev', name], result));
+    throw commandError('teardown', 'ip', ['link', 'del', 'dev', name], result);
   }
 }

@@ -20,7 +20,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { NodeSetupError } from '../../common/errors.js';
-import { describeFailure } from './exec.js';
+import { commandError, describeFailure } from './exec.js';
 import type { CommandResult, Runner } from './exec.js';
 
 /** Chain holding the NOTRACK rules (raw table). */
@@ -138,7 +138,7 @@ export class Iptables {
 
   private async must(file: string, args: readonly string[], type: 'iptables' | 'lease' | 'teardown'): Promise<void> {
     const result = await this.call(file, args);
-    if (result.code !== 0) throw new NodeSetupError(result.code === 127 ? 'command' : type, describeFailure(file, args, result));
+    if (result.code !== 0) throw commandError(type, file, args, result);
   }
 
   private async exists(file: string, rule: Rule): Promise<boolean> {
@@ -146,7 +146,7 @@ export class Iptables {
     const result = await this.call(file, args);
     if (result.code === 0) return true;
     if (result.code === 1) return false;
-    throw new NodeSetupError(result.code === 127 ? 'command' : 'iptables', describeFailure(file, args, result));
+    throw commandError('iptables', file, args, result);
   }
 
   private async list(file: string, table: string, chain: string): Promise<string[] | undefined> {
@@ -219,7 +219,7 @@ export class Iptables {
           const args = ['-t', 'raw', '-D', chain, ...old.args];
           const result = await this.call(file, args);
           // 1: already gone (another holdfast on the node renewed at the same moment).
-          if (result.code !== 0 && result.code !== 1) throw new NodeSetupError(result.code === 127 ? 'command' : 'lease', describeFailure(file, args, result));
+          if (result.code !== 0 && result.code !== 1) throw commandError('lease', file, args, result);
         }
       }
     }

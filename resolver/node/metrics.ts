@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
-import type { NodeSetupErrorType } from '../../common/errors.js';
+import { NODE_SETUP_ERROR_TYPES } from '../../common/errors.js';
 
 /** Counters and gauges of the interface, rules, capture lease and hand-over. */
 export class NodeSetupMetrics {
@@ -22,7 +22,7 @@ export class NodeSetupMetrics {
       labelNames: ['type'],
       registers,
     });
-    for (const type of ['command', 'interface', 'address', 'iptables', 'lease', 'selfcheck', 'teardown'] satisfies NodeSetupErrorType[]) this.errors.inc({ type }, 0);
+    for (const type of NODE_SETUP_ERROR_TYPES) this.errors.inc({ type }, 0);
     this.repairs = new Counter({
       name: 'holdfast_node_setup_repairs_total',
       help: 'Pieces of the node-local setup (re)created: interface, address, link_up, chain, notrack, accept. The first setup counts too.',

@@ -20,6 +20,7 @@ import { ensureInterface, removeInterface } from './interface.js';
 import { detectIptables, Iptables } from './iptables.js';
 import type { IptablesMode } from './iptables.js';
 import type { NodeSetupMetrics } from './metrics.js';
+import type { HostPort } from '../server/address.js';
 
 /** Settings of node-local mode. */
 export interface NodeSetupOptions {
@@ -30,6 +31,11 @@ export interface NodeSetupOptions {
   readonly checkIntervalMs: number;
   readonly leaseMs: number;
   readonly iptables: IptablesMode;
+}
+
+/** The addresses the self-check asks: each local IP on the DNS port. */
+export function localAddresses(options: NodeSetupOptions): HostPort[] {
+  return options.localIps.map((host) => ({ host, port: options.dnsPort }));
 }
 
 /** What the setup needs from its resolver. */
@@ -59,8 +65,9 @@ export class NodeSetup {
     this.now = deps.now ?? Date.now;
   }
 
-  private count(error: unknown): NodeSetupError {
-    const failure = error instanceof NodeSetupError ? error : new NodeSetupError('command', String(error), { cause: error });
+  /** Counts `error` by its type (`type` when it is not a NodeSetupError) and returns it as one. */
+  private count(error: unknown, type: NodeSetupErrorType = 'command'): NodeSetupError {
+    const failure = error instanceof NodeSetupError ? error : new NodeSetupError(type, error instanceof Error ? error.message : String(error), { cause: error });
     this.deps.metrics.errors.inc({ type: failure.type });
     return failure;
   }
@@ -109,7 +116,7 @@ export class NodeSetup {
       try {
         return await work();
       } catch (error) {
-        const failure = this.count(error instanceof NodeSetupError ? error : new NodeSetupError(type, (error as Error).message, { cause: error }));
+        const failure = this.count(error, type);
         if (!first) deps.log.error({ type: failure.type, error: failure.message }, 'node-local setup check failed');
         throw failure;
       }

@@ -66,18 +66,18 @@ export class UdpListener {
       return;
     }
     this.inflight++;
-    const done = () => {
-      if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-    };
+    const done = () => this.settled();
     // Counted as in flight until the datagram has left: closing the socket earlier would drop it.
     void reply.then((bytes) => {
-      if (!bytes || !this.socket) done();
-      else if (this.draining) {
-        this.inflight++;
-        done();
-        this.sendAside(bytes, port, host);
-      } else socket.send(bytes, port, host, done);
+      if (bytes && this.socket && this.draining) this.sendAside(bytes, port, host); // counts itself in flight
+      else if (bytes && this.socket) return socket.send(bytes, port, host, done);
+      done();
     });
+  }
+
+  /** One query fewer in flight; wakes whoever waits for none. */
+  private settled(): void {
+    if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /**
@@ -94,7 +94,7 @@ export class UdpListener {
       if (finished) return;
       finished = true;
       aside.close();
-      if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      this.settled();
     };
     aside.on('error', finish);
     // Between bind and connect it is one more socket of the group: what reaches it then is answered too.
