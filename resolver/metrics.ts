@@ -12,6 +12,10 @@ import { QTYPE_NAMES, RCODE_NAMES } from './wire/constants.js';
 /** Why a packet was dropped without a reply. */
 export type DropReason = 'short' | 'response' | 'overload';
 
+/** Why the resolver closed a client TCP connection (`server/tcp.ts`). */
+export type TcpCloseReason = 'idle' | 'slow' | 'backpressure' | 'cap' | 'malformed' | 'error';
+const TCP_CLOSE_REASONS: readonly TcpCloseReason[] = ['idle', 'slow', 'backpressure', 'cap', 'malformed', 'error'];
+
 /** What the cache reports at scrape time. */
 export interface CacheState {
   readonly entries: number;
@@ -47,6 +51,7 @@ export class ResolverMetrics {
   readonly dropped: Counter<'transport' | 'reason'>;
   readonly tcpConnections: Gauge;
   readonly tcpRejected: Counter;
+  readonly tcpClosed: Counter<'reason'>;
   readonly snapshotGeneration: Gauge;
   readonly snapshotAge: Gauge;
   readonly snapshotLoads: Counter<'source' | 'result'>;
@@ -66,6 +71,8 @@ export class ResolverMetrics {
   readonly cacheEvictions: Counter;
   readonly cacheOverflow: Counter;
   readonly cacheFailureHits: Counter;
+  /** Bytes each TCP listener holds for its clients, summed at scrape time. */
+  private readonly tcpBufferedSources = new Set<() => number>();
   private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0 });
   private snapshotCreatedAt: number | undefined;
   /** Counted per query as plain numbers, handed to prom-client at scrape time (`metric-cells.ts`). */
@@ -109,8 +116,25 @@ export class ResolverMetrics {
     });
     this.tcpRejected = new Counter({
       name: 'holdfast_dns_tcp_rejected_total',
-      help: 'TCP connections closed at once because the connection cap was reached.',
+      help: 'New TCP connections refused at the connection cap because every open one had a query in flight (otherwise the longest-waiting one is closed instead, reason="cap").',
       registers,
+    });
+    this.tcpClosed = new Counter({
+      name: 'holdfast_dns_tcp_closed_total',
+      help: 'Client TCP connections closed by the resolver, by reason: idle (no query within --tcp-idle-timeout), slow (a query begun but not finished by then), backpressure (replies left unread by then), cap (longest-waiting connection closed to admit a new one), malformed (length prefix under 12), error (socket error).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of TCP_CLOSE_REASONS) this.tcpClosed.inc({ reason }, 0);
+    new Gauge({
+      name: 'holdfast_dns_tcp_buffered_bytes',
+      help: 'Bytes held for client TCP connections: replies not yet sent and queries not yet parsed.',
+      registers,
+      collect() {
+        let bytes = 0;
+        for (const source of self.tcpBufferedSources) bytes += source();
+        this.set(bytes);
+      },
     });
     this.snapshotGeneration = new Gauge({
       name: 'holdfast_snapshot_generation',
@@ -231,6 +255,12 @@ export class ResolverMetrics {
         this.set(self.cacheState().inflight);
       },
     });
+  }
+
+  /** Adds a source of `holdfast_dns_tcp_buffered_bytes` (a TCP listener); returns its removal. */
+  addTcpBufferedSource(source: () => number): () => void {
+    this.tcpBufferedSources.add(source);
+    return () => this.tcpBufferedSources.delete(source);
   }
 
   /** Where the cache gauges read their values at scrape time. */

@@ -106,7 +106,7 @@ export class DnsService implements Serving {
    */
   private async bindPair(address: HostPort, reusePort: boolean): Promise<HostPort> {
     const { config, dispatcher } = this;
-    const tcpOptions = { idleTimeoutMs: config.tcpIdleTimeoutMs, maxConnections: config.maxTcpConnections, maxInflightPerConnection: 64, reusePort };
+    const tcpOptions = { idleTimeoutMs: config.tcpIdleTimeoutMs, maxConnections: config.maxTcpConnections, maxInflightPerConnection: 64, clock: this.deps.clock, reusePort };
     for (let attempt = 1; ; attempt++) {
       const udp = new UdpListener(address, dispatcher, { reusePort });
       const bound = await udp.listen();

@@ -1,13 +1,11 @@
 /**
  * Protocol edge cases over real sockets: staged rejection of bad packets, EDNS
  * (echo, BADVERS, DO bit, unknown options), truncation by whole RRsets, TCP
- * framing (pipelining, split and coalesced segments, idle timeout, connection cap),
+ * framing (pipelining, split and coalesced segments, idle timeout),
  * case preservation, and the operations endpoint.
  */
 import { createSocket } from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +14,7 @@ import { RRType } from '../resolver/wire/constants.js';
 import { decodeMessage, encodeQuery, recordText } from '../resolver/wire/decode.js';
 import { buildSnapshot } from '../snapshot/build.js';
 import { tcpExchange, udpQuery } from './helpers/dns.js';
+import { TcpClient, framed } from './helpers/tcp.js';
 import { startResolverRetrying, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 
@@ -96,67 +95,6 @@ function udpFirstReply(port: number, messages: readonly Buffer[]): Promise<Buffe
     });
     for (const m of messages) socket.send(m, port, '127.0.0.1');
   });
-}
-
-function framed(message: Buffer): Buffer {
-  const prefix = Buffer.alloc(2);
-  prefix.writeUInt16BE(message.length);
-  return Buffer.concat([prefix, message]);
-}
-
-/** A TCP client that collects length-prefixed replies and notices when the server closes. */
-class TcpClient {
-  readonly socket: Socket;
-  readonly replies: Buffer[] = [];
-  readonly closed: Promise<number>;
-  readonly connected: Promise<void>;
-  private buffered = Buffer.alloc(0);
-  private waiters: { n: number; wake: () => void }[] = [];
-
-  constructor(port: number) {
-    const started = performance.now();
-    this.socket = connect({ host: '127.0.0.1', port, noDelay: true });
-    this.connected = new Promise((resolve) => this.socket.once('connect', () => resolve()));
-    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve(performance.now() - started)));
-    this.socket.on('error', () => {});
-    this.socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      while (this.buffered.length >= 2 && this.buffered.length >= 2 + this.buffered.readUInt16BE(0)) {
-        const length = this.buffered.readUInt16BE(0);
-        this.replies.push(this.buffered.subarray(2, 2 + length));
-        this.buffered = this.buffered.subarray(2 + length);
-      }
-      for (const w of this.waiters.filter((w) => this.replies.length >= w.n)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.wake();
-      }
-    });
-  }
-
-  /** Writes raw bytes (one `write` call). */
-  async write(bytes: Buffer): Promise<void> {
-    await this.connected;
-    await new Promise<void>((resolve, reject) => this.socket.write(bytes, (e) => (e ? reject(e) : resolve())));
-  }
-
-  /** Resolves once `n` replies have arrived. */
-  waitReplies(n: number, timeoutMs = 2000): Promise<Buffer[]> {
-    if (this.replies.length >= n) return Promise.resolve(this.replies);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`TCP: got ${this.replies.length} of ${n} replies`)), timeoutMs);
-      this.waiters.push({
-        n,
-        wake: () => {
-          clearTimeout(timer);
-          resolve(this.replies);
-        },
-      });
-    });
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
 }
 
 async function scrape(port: number, path = '/metrics'): Promise<{ status: number; type: string | null; body: string }> {
@@ -460,41 +398,7 @@ describe('TCP (RFC 7766)', () => {
       await r.resolver.stop();
     }
   });
-
-  it('closes connections over max-tcp-connections at once and counts them', async () => {
-    const r = await startResolverRetrying({ 'snapshot-file': DEMO, 'allow-unsigned': true, upstream: [upstream.address], 'max-tcp-connections': '2' });
-    const clients: TcpClient[] = [];
-    try {
-      for (let i = 0; i < 2; i++) {
-        const c = new TcpClient(r.port);
-        clients.push(c);
-        await c.write(framed(encodeQuery(WEB, RRType.A, { id: i })));
-        await c.waitReplies(1);
-      }
-      const third = new TcpClient(r.port);
-      clients.push(third);
-      const elapsed = await third.closed; // default idle timeout is 10 s: this is the cap, not idleness
-      expect(elapsed).toBeLessThan(1000);
-      expect(third.replies).toHaveLength(0);
-      const { body } = await scrape(r.metricsPort);
-      expect(body).toMatch(/^holdfast_dns_tcp_rejected_total 1$/m);
-      expect(body).toMatch(/^holdfast_dns_tcp_connections 2$/m);
-
-      // A slot freed is usable again.
-      clients[0]?.destroy();
-      await clients[0]?.closed;
-      for (let i = 0; i < 50 && !/^holdfast_dns_tcp_connections 1$/m.test((await scrape(r.metricsPort)).body); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      const again = new TcpClient(r.port);
-      clients.push(again);
-      await again.write(framed(encodeQuery(WEB, RRType.A, { id: 9 })));
-      expect(decodeMessage((await again.waitReplies(1))[0] as Buffer).id).toBe(9);
-    } finally {
-      for (const c of clients) c.destroy();
-      await r.resolver.stop();
-    }
-  });
+  // The connection cap (eviction of the longest-waiting connection, refusal when all are busy): tcp-abuse.test.ts.
 });
 
 describe('queries', () => {

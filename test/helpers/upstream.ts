@@ -333,10 +333,10 @@ export async function startUpstream(
  * TCP socket (often just the ephemeral end of an outgoing connection) holds it, the
  * start fails with EADDRINUSE instead of trying another port. Seen in this suite.
  */
-export async function startResolverRetrying(flags: Record<string, string | string[] | boolean>): ReturnType<typeof startResolver> {
+export async function startResolverRetrying(flags: Record<string, string | string[] | boolean>, deps: Parameters<typeof startResolver>[1] = {}): ReturnType<typeof startResolver> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startResolver(flags);
+      return await startResolver(flags, deps);
     } catch (error) {
       if (attempt >= 5 || !(error instanceof Error) || !/cannot listen on tcp .*EADDRINUSE/.test(error.message)) throw error;
     }
