@@ -77,21 +77,26 @@ function query(name: string, id: number, type = RRType.A): Buffer {
   return encodeQuery(name, type, { id });
 }
 
-/** The value of one sample of `/metrics` (0 when absent). */
-async function metric(port: number, sample: string): Promise<number> {
+/** The value of one sample of `/metrics` (0 when absent), or the sum of several. */
+async function metric(port: number, samples: string | readonly string[]): Promise<number> {
   const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = body.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+  const lines = body.split('\n');
+  let sum = 0;
+  for (const sample of typeof samples === 'string' ? [samples] : samples) {
+    const line = lines.find((l) => l.startsWith(`${sample} `));
+    sum += line === undefined ? 0 : Number(line.slice(sample.length + 1));
+  }
+  return sum;
 }
 
-/** Polls `/metrics` until `sample` satisfies `ok` (bounded: 200 tries, 10 ms apart); returns the last value. */
-async function until(port: number, sample: string, ok: (v: number) => boolean): Promise<number> {
-  let value = await metric(port, sample);
+/** Polls `/metrics` until `samples` satisfy `ok` (bounded: 200 tries, 10 ms apart); returns the last value. */
+async function until(port: number, samples: string | readonly string[], ok: (v: number) => boolean): Promise<number> {
+  let value = await metric(port, samples);
   for (let i = 0; i < 200 && !ok(value); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
-    value = await metric(port, sample);
+    value = await metric(port, samples);
   }
-  if (!ok(value)) throw new Error(`${sample} stuck at ${value}`);
+  if (!ok(value)) throw new Error(`${String(samples)} stuck at ${value}`);
   return value;
 }
 
@@ -108,7 +113,8 @@ describe('connection cap', () => {
       flood.push(c);
       await c.connected;
     }
-    await until(r.metricsPort, closed('cap'), (v) => v === 100);
+    // Every flood connection accepted: 100 of them closed to make room (or, without eviction, refused).
+    await until(r.metricsPort, [closed('cap'), 'holdfast_dns_tcp_rejected_total'], (v) => v === 100);
     const legit = client(r.port);
     await legit.write(framed(query(WEB, 77)));
     const [reply] = await legit.waitReplies(1);
