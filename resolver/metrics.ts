@@ -13,8 +13,7 @@ import { QTYPE_NAMES, RCODE_NAMES } from './wire/constants.js';
 export type DropReason = 'short' | 'response' | 'overload';
 
 /** Why the resolver closed a client TCP connection (`server/tcp.ts`). */
-export type TcpCloseReason = 'idle' | 'slow' | 'backpressure' | 'cap' | 'malformed' | 'error';
-const TCP_CLOSE_REASONS: readonly TcpCloseReason[] = ['idle', 'slow', 'backpressure', 'cap', 'malformed', 'error'];
+export type TcpCloseReason = 'idle' | 'slow' | 'backpressure' | 'cap' | 'bad_length' | 'error';
 
 /** What the cache reports at scrape time. */
 export interface CacheState {
@@ -121,11 +120,10 @@ export class ResolverMetrics {
     });
     this.tcpClosed = new Counter({
       name: 'holdfast_dns_tcp_closed_total',
-      help: 'Client TCP connections closed by the resolver, by reason: idle (no query within --tcp-idle-timeout), slow (a query begun but not finished by then), backpressure (replies left unread by then), cap (longest-waiting connection closed to admit a new one), malformed (length prefix under 12), error (socket error).',
+      help: 'Client TCP connections closed by the resolver, by reason: idle (no query within --tcp-idle-timeout), slow (a query begun but not finished by then), backpressure (replies left unread by then), cap (longest-waiting connection closed to admit a new one), bad_length (length prefix under 12), error (socket error).',
       labelNames: ['reason'],
       registers,
     });
-    for (const reason of TCP_CLOSE_REASONS) this.tcpClosed.inc({ reason }, 0);
     new Gauge({
       name: 'holdfast_dns_tcp_buffered_bytes',
       help: 'Bytes held for client TCP connections: replies not yet sent and queries not yet parsed.',

@@ -200,7 +200,7 @@ describe('framing', () => {
     await c.waitClosed();
     expect(c.replies.map((b) => decodeMessage(b).id)).toEqual([1]);
     expect(c.ended).toBe(true);
-    expect(await metric(r.metricsPort, closed('malformed'))).toBe(1);
+    expect(await metric(r.metricsPort, closed('bad_length'))).toBe(1);
   });
 
   it('after a half frame then FIN, still sends the reply owed for a forwarded query, then FIN', async () => {

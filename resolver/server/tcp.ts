@@ -190,7 +190,7 @@ export class TcpListener {
     while (!c.finishing && !c.blocked && c.inflight < max && c.buffered.length >= 2) {
       const length = c.buffered.readUInt16BE(0);
       if (length < HEADER) {
-        this.count(c, 'malformed');
+        this.count(c, 'bad_length');
         this.finish(c);
         break;
       }
