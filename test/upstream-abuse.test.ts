@@ -142,6 +142,8 @@ interface ScrubCase {
 }
 
 const NX = Rcode.NXDOMAIN;
+/** 201 octets below dept.example.com. */
+const LONG = `${'x'.repeat(60)}.${'y'.repeat(60)}.${'z'.repeat(60)}.dept.example.com`;
 const scrubCases: ScrubCase[] = [
   {
     what: 'answer: a record for another name',
@@ -193,6 +195,13 @@ const scrubCases: ScrubCase[] = [
       ),
     expected: { answer: ['dept.example.com. 60 IN TYPE39', 'x.dept.example.com. 60 IN CNAME x.dept.example.net.', 'x.dept.example.net. 60 IN A 192.0.2.8'] },
     removed: { answer: 2 },
+  },
+  {
+    what: 'answer: a DNAME whose substitution would be over 255 octets stays as the answer of a YXDOMAIN (RFC 6672 §2.2)',
+    name: LONG,
+    reply: (q) => retype(buildReply(q, [cname('dept.example.com', `${'w'.repeat(60)}.example.net`), a('b.example.com', '6.6.6.6')], { rcode: 6 }), 0, 39),
+    expected: { answer: ['dept.example.com. 60 IN TYPE39'] },
+    removed: { answer: 1 },
   },
   {
     what: 'authority: the SOA of the name’s zone in a negative answer kept',

@@ -168,9 +168,11 @@ function followChain(reply: Buffer, answers: readonly Rec[], qname: Labels, qtyp
       if (!next) return undefined;
       kept.add(cname);
       if (dname && synthesized && sameName(synthesized, next)) kept.add(dname);
-    } else if (dname && synthesized) {
-      next = synthesized;
+    } else if (dname) {
+      // Without a CNAME, the DNAME is the answer: followed, or (too long to follow) YXDOMAIN's reason.
       kept.add(dname);
+      if (!synthesized) break;
+      next = synthesized;
     } else break;
     const key = nameKey(next);
     if (seen.has(key)) break;
