@@ -181,7 +181,7 @@ export class ResolverMetrics {
     });
     this.upstreamErrors = new Counter({
       name: 'holdfast_upstream_errors_total',
-      help: 'Failed upstream exchanges by reason (timeout, network, mismatch, malformed).',
+      help: 'Failed upstream exchanges and refused upstream replies by reason (timeout, network, malformed, overload, rcode, bailiwick; mismatch, late, duplicate, oversized for replies dropped without ending the exchange).',
       labelNames: ['upstream', 'reason'],
       registers,
     });

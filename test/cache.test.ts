@@ -377,7 +377,8 @@ describe('--cluster-fallback', () => {
 
 describe('--coredns-compatible-metrics', () => {
   it('exports the node-local-dns (CoreDNS) names with the same figures', async () => {
-    const up = await upstream((q) => ({ kind: 'answer', records: [a(q.name, '192.0.2.24', 30)] }));
+    // An answer of the type asked: an A record for an AAAA question would be scrubbed (SERVFAIL).
+    const up = await upstream((q) => ({ kind: 'answer', records: [q.type === RRType.AAAA ? { name: q.name, ttl: 30, data: { type: 'AAAA', address: '2001:db8::24' } } : a(q.name, '192.0.2.24', 30)] }));
     const { ask, metricsPort } = await cached(up, { 'coredns-compatible-metrics': true });
     await ask('m1.example.com');
     await ask('m1.example.com');

@@ -32,8 +32,9 @@ let upstreamB: FakeUpstream;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'holdfast-cli-'));
-  upstreamA = await startUpstream({ kind: 'answer', records: [a(NAME, '192.0.2.1')] });
-  upstreamB = await startUpstream({ kind: 'answer', records: [a(NAME, '192.0.2.2')] });
+  // Each answers the name asked (a record for another name would be scrubbed as out of bailiwick).
+  upstreamA = await startUpstream((q) => ({ kind: 'answer', records: [a(q.name, '192.0.2.1')] }));
+  upstreamB = await startUpstream((q) => ({ kind: 'answer', records: [a(q.name, '192.0.2.2')] }));
 });
 
 afterAll(async () => {
@@ -176,7 +177,7 @@ describe('running', () => {
     await proc.waitLog('configuration reloaded', mark);
     // The first answer is cached (TTL 60), so the new upstream is seen through a name not asked before.
     expect((await udpQuery(port, encodeQuery(NAME, RRType.A))).answers.map(recordText)).toEqual([`${NAME}. 60 IN A 192.0.2.1`]);
-    expect((await udpQuery(port, encodeQuery('new.example.com', RRType.A))).answers.map(recordText)).toEqual([`${NAME}. 60 IN A 192.0.2.2`]);
+    expect((await udpQuery(port, encodeQuery('new.example.com', RRType.A))).answers.map(recordText)).toEqual(['new.example.com. 60 IN A 192.0.2.2']);
     expect(upstreamA.count() - before.a).toBe(1);
     expect(upstreamB.count() - before.b).toBe(1);
   });

@@ -65,7 +65,7 @@ describe('TCP to upstreams', () => {
   });
 
   it('recovers when the upstream closes a pooled connection', async () => {
-    const up = await upstream({ kind: 'answer', records: [a(NAME, '192.0.2.80')] });
+    const up = await upstream((q) => ({ kind: 'answer', records: [a(q.name, '192.0.2.80')] }));
     const { forwarder: f, metrics } = forwarder([up], { forceTcp: true });
     expect((await f.exchange(query(NAME))).ok).toBe(true);
     up.dropTcp();

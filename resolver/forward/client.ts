@@ -8,6 +8,7 @@ import { HEADER_SIZE, RRClass, RRType } from '../wire/constants.js';
 import { Flag } from '../wire/reply.js';
 import { walkMessage } from '../wire/walk.js';
 import type { Upstream } from './exchange.js';
+import type { Rejected } from './pending.js';
 import { Circuit } from './health.js';
 import type { UpstreamMetrics } from './metrics.js';
 import { TcpPool } from './tcp-pool.js';
@@ -49,10 +50,10 @@ export class UpstreamClient {
     log: Logger,
   ) {
     const label = upstream.label;
-    const onMismatch = () => metrics.upstreamErrors.inc({ upstream: label, reason: 'mismatch' });
-    this.udp = new UdpPool(upstream, tuning, { onMismatch });
+    const onRejected = (reason: Rejected) => metrics.upstreamErrors.inc({ upstream: label, reason });
+    this.udp = new UdpPool(upstream, tuning, { onRejected });
     this.tcp = new TcpPool(upstream, tuning, {
-      onMismatch,
+      onRejected,
       onConnections: (delta) => upstreamMetrics.tcpConnections.inc({ upstream: label }, delta),
     });
     this.circuit = new Circuit(label, tuning, () => this.probe(), upstreamMetrics, log);
@@ -61,10 +62,12 @@ export class UpstreamClient {
   /**
    * Sends `message` (ID overwritten) over UDP, retrying over TCP on TC
    * (RFC 7766 §5) with the same ID when it is free there; over TCP only when the
-   * upstream is `forceTcp`. Each transport used is counted in
-   * `holdfast_upstream_requests_total`.
+   * upstream is `forceTcp`. A UDP reply longer than `udpLimit`, the size the
+   * query allowed (RFC 6891 §6.2.3; 512 without EDNS, RFC 1035 §4.2.1), is not
+   * used: counted (`reason="oversized"`) and asked again over TCP, like TC. Each
+   * transport used is counted in `holdfast_upstream_requests_total`.
    */
-  async send(message: Buffer, questionEnd: number, onTransport: (t: 'udp' | 'tcp') => void = () => {}): Promise<ClientReply> {
+  async send(message: Buffer, questionEnd: number, udpLimit: number, onTransport: (t: 'udp' | 'tcp') => void = () => {}): Promise<ClientReply> {
     const timeoutMs = this.timeoutMs();
     if (this.upstream.forceTcp) {
       this.count('tcp', onTransport);
@@ -72,7 +75,9 @@ export class UpstreamClient {
     }
     this.count('udp', onTransport);
     const reply = await this.udp.query(message, questionEnd, timeoutMs);
-    if (!(reply.readUInt16BE(2) & Flag.TC)) return { reply, transport: 'udp' };
+    const oversized = reply.length > udpLimit;
+    if (oversized) this.metrics.upstreamErrors.inc({ upstream: this.upstream.label, reason: 'oversized' });
+    else if (!(reply.readUInt16BE(2) & Flag.TC)) return { reply, transport: 'udp' };
     this.count('tcp', onTransport);
     return { reply: await this.tcp.query(message, questionEnd, timeoutMs, message.readUInt16BE(0)), transport: 'tcp' };
   }

@@ -19,9 +19,12 @@ export interface Upstream {
 
 /**
  * Why an exchange failed. `overload`: no room for another query on this
- * upstream's sockets (a local limit, not a fault of the upstream).
+ * upstream's sockets (a local limit, not a fault of the upstream). `rcode`: a
+ * reply whose rcode a resolver never gives to a well-formed query (FORMERR,
+ * NOTIMP, an extended rcode...). `bailiwick`: a reply whose every answer record
+ * was for a name outside the question's CNAME/DNAME chain (see `scrub.ts`).
  */
-export type ExchangeFailure = 'timeout' | 'network' | 'malformed' | 'overload';
+export type ExchangeFailure = 'timeout' | 'network' | 'malformed' | 'overload' | 'rcode' | 'bailiwick';
 
 /** Error of a failed exchange; `reason` is the metrics label. */
 export class ExchangeError extends Error {
@@ -40,9 +43,14 @@ export function randomId(): number {
   return randomInt(0, 0x10000);
 }
 
-/** True when `reply` carries `id` and the question of `query` (case-insensitive, RFC 5452 §4.2). */
+/**
+ * True when `reply` is a response (QR=1) with the opcode of `query`, carries `id`
+ * and echoes the question of `query` (case-insensitive, RFC 5452 §4.2).
+ */
 export function replyMatches(reply: Buffer, query: Buffer, questionEnd: number, id: number): boolean {
   if (reply.length < questionEnd || reply.readUInt16BE(0) !== id || (reply[2] as number) < 0x80) return false;
+  // Opcode: bits 3-6 of the third octet (RFC 1035 §4.1.1).
+  if ((((reply[2] as number) ^ (query[2] as number)) & 0x78) !== 0) return false;
   if (reply.readUInt16BE(4) !== 1) return false;
   for (let i = HEADER_SIZE; i < questionEnd; i++) {
     let a = reply[i] as number;

@@ -5,37 +5,42 @@
  * `tcp://` upstreams), and a circuit breaker with a background probe. Upstreams
  * are tried in config order (`sequential`) or by smoothed latency (`fastest`),
  * skipping open circuits, next on failure. Replies are validated (source, ID,
- * question) and carry the client's ID; `forward` turns a total failure into
- * SERVFAIL.
+ * question, opcode, size, structure, rcode), scrubbed of records outside the
+ * question's bailiwick (`scrub.ts`), and carry the client's ID; `forward` turns
+ * a total failure into SERVFAIL.
  */
 import type { Logger } from 'pino';
 import type { ResolverMetrics } from '../metrics.js';
 import { EDNS_UDP_SIZE, Rcode } from '../wire/constants.js';
 import type { Query } from '../wire/query.js';
 import { relayReply } from '../wire/relay.js';
-import { composeReply, EMPTY_SECTIONS } from '../wire/reply.js';
+import { composeReply, EMPTY_SECTIONS, udpLimit } from '../wire/reply.js';
 import { walkMessage } from '../wire/walk.js';
 import type { MessageLayout } from '../wire/walk.js';
 import { UpstreamClient } from './client.js';
 import { ExchangeError } from './exchange.js';
-import type { Upstream } from './exchange.js';
+import type { ExchangeFailure, Upstream } from './exchange.js';
 import { UpstreamMetrics } from './metrics.js';
 import { orderClients } from './policy.js';
 import type { UpstreamPolicy } from './policy.js';
+import { scrubReply } from './scrub.js';
 import { DEFAULT_TUNING } from './tuning.js';
 import type { ForwarderTuning } from './tuning.js';
+
+/** Why {@link Forwarder.exchange} failed: the last upstream's failure, `unavailable` when none could be asked. */
+export type FailureReason = Exclude<ExchangeFailure, 'overload'> | 'unavailable';
 
 /** Result of one {@link Forwarder.exchange}. */
 export type UpstreamOutcome =
   | {
       readonly ok: true;
-      /** The upstream's reply, validated (source, ID, question), with the query's ID restored. */
+      /** The upstream's reply, validated and scrubbed, with the query's ID restored. */
       readonly reply: Buffer;
       readonly layout: MessageLayout;
       /** Label of the upstream that answered. */
       readonly upstream: string;
     }
-  | { readonly ok: false; readonly reason: 'timeout' | 'network' | 'malformed' | 'unavailable' };
+  | { readonly ok: false; readonly reason: FailureReason };
 
 /** Settings of the forwarder. */
 export interface ForwarderOptions {
@@ -95,7 +100,7 @@ export class Forwarder {
    */
   async exchange(query: Query): Promise<UpstreamOutcome> {
     if (this.closed) return { ok: false, reason: 'unavailable' };
-    let reason: 'timeout' | 'network' | 'malformed' | 'unavailable' = 'unavailable';
+    let reason: FailureReason = 'unavailable';
     for (const client of orderClients(this.clients, this.options.policy ?? 'sequential')) {
       const outcome = await this.tryUpstream(client, query);
       if (outcome.ok) return outcome;
@@ -141,14 +146,18 @@ export class Forwarder {
     const started = performance.now();
     let transport: 'udp' | 'tcp' = client.upstream.forceTcp ? 'tcp' : 'udp';
     try {
-      const { reply } = await client.send(message, query.questionEnd, (t) => (transport = t));
-      const layout = walkMessage(reply);
-      if (!layout) throw new ExchangeError('malformed', `malformed reply from ${label}`);
-      // Any valid reply, SERVFAIL included, shows the upstream is up.
+      const { reply: received } = await client.send(message, query.questionEnd, udpLimit(query), (t) => (transport = t));
+      const walked = walkMessage(received);
+      if (!walked) throw new ExchangeError('malformed', `malformed reply from ${label}`);
+      // Any well-formed reply, SERVFAIL included, shows the upstream is up.
       client.circuit.success();
       const ms = performance.now() - started;
       client.observeRtt(ms);
+      const scrubbed = scrubReply(received, walked, query);
+      for (const [section, n] of Object.entries(scrubbed.removed)) if (n > 0) this.upstreamMetrics.scrubbed.inc({ upstream: label, section }, n);
+      if (!scrubbed.ok) throw new ExchangeError(scrubbed.reason, `reply from ${label} refused (${scrubbed.reason})`);
       this.metrics.upstreamDuration.observe({ upstream: label }, ms / 1000);
+      const { reply, layout } = scrubbed;
       reply.writeUInt16BE(query.id, 0);
       return { ok: true, reply, layout, upstream: label };
     } catch (error) {

@@ -26,6 +26,8 @@ export class UpstreamMetrics {
   readonly probes: Counter<'upstream' | 'result'>;
   /** `holdfast_upstream_tcp_connections{upstream}`: open TCP connections to upstreams. */
   readonly tcpConnections: Gauge<'upstream'>;
+  /** `holdfast_upstream_scrubbed_records_total{upstream,section}`: records removed from replies by the scrubber. */
+  readonly scrubbed: Counter<'upstream' | 'section'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -62,6 +64,14 @@ export class UpstreamMetrics {
         name: 'holdfast_upstream_tcp_connections',
         help: 'Open TCP connections to upstream resolvers.',
         labelNames: ['upstream'],
+        registers,
+      });
+    this.scrubbed =
+      existing<Counter<'upstream' | 'section'>>('holdfast_upstream_scrubbed_records_total') ??
+      new Counter({
+        name: 'holdfast_upstream_scrubbed_records_total',
+        help: 'Records removed from upstream replies before they were cached or relayed: out of the question\'s CNAME/DNAME chain or bailiwick, of a type not allowed in their section, or malformed A/AAAA. By section (answer, authority, additional).',
+        labelNames: ['upstream', 'section'],
         registers,
       });
   }

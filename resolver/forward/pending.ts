@@ -2,13 +2,23 @@
  * Queries in flight on one UDP socket or one TCP connection, keyed by message ID
  * (RFC 7766 §6.2.1.1: IDs are unique among the queries pending on a connection;
  * the same holds for a shared UDP socket). A reply settles the query only when it
- * carries a pending ID and echoes that query's question (RFC 5452 §4.2); replies
- * to queries that already timed out are recognised and dropped quietly.
+ * carries a pending ID and echoes that query's question (RFC 5452 §4.2). IDs of
+ * queries that settled recently (timed out or answered) are remembered and not
+ * handed out again for a while, so a reply that comes after the timeout (`late`)
+ * or a second copy of a reply (`duplicate`) is told apart from a spoof
+ * (`mismatch`) and can never settle a newer query that reused the ID.
  */
 import { ExchangeError, randomId, replyMatches } from './exchange.js';
 
 /** What became of one received reply. */
-export type Delivery = 'matched' | 'late' | 'mismatch';
+export type Delivery = 'matched' | Rejected;
+
+/**
+ * Why a received reply was dropped: it answers nothing pending (wrong ID,
+ * question, QR or opcode, or a wrong source), or a query that already timed out
+ * (`late`) or was already answered (`duplicate`).
+ */
+export type Rejected = 'mismatch' | 'late' | 'duplicate';
 
 interface Entry {
   readonly message: Buffer;
@@ -20,8 +30,8 @@ interface Entry {
 
 /** Random tries to find a free ID before giving up (the table is at most a few percent full). */
 const ID_TRIES = 64;
-/** IDs of timed-out queries remembered (and not reused) per socket, oldest forgotten first. */
-const EXPIRED_KEPT = 256;
+/** IDs of settled queries remembered (and not reused) per socket, oldest forgotten first. */
+const SETTLED_KEPT = 256;
 
 /** Called when a query leaves the table; `timedOut` is true for a timeout. */
 export type SettledHook = (timedOut: boolean) => void;
@@ -29,7 +39,8 @@ export type SettledHook = (timedOut: boolean) => void;
 /** The pending queries of one socket or connection. */
 export class PendingTable {
   private readonly entries = new Map<number, Entry>();
-  private readonly expired = new Set<number>();
+  /** Recently settled IDs and how they settled, oldest first (a Map keeps insertion order). */
+  private readonly settledIds = new Map<number, 'late' | 'duplicate'>();
 
   constructor(
     private readonly what: string,
@@ -59,8 +70,7 @@ export class PendingTable {
     const reply = new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.entries.delete(chosen);
-        this.expired.add(chosen);
-        if (this.expired.size > EXPIRED_KEPT) this.expired.delete(this.expired.values().next().value as number);
+        this.remember(chosen, 'late');
         reject(new ExchangeError('timeout', `no reply from ${this.what} in ${timeoutMs} ms`));
         this.settled(true);
       }, timeoutMs);
@@ -74,12 +84,10 @@ export class PendingTable {
     if (reply.length < 2) return 'mismatch';
     const id = reply.readUInt16BE(0);
     const entry = this.entries.get(id);
-    if (!entry) {
-      if (!this.expired.delete(id)) return 'mismatch';
-      return 'late';
-    }
+    if (!entry) return this.settledIds.get(id) ?? 'mismatch';
     if (!replyMatches(reply, entry.message, entry.questionEnd, id)) return 'mismatch';
     this.entries.delete(id);
+    this.remember(id, 'duplicate');
     clearTimeout(entry.timer);
     entry.resolve(reply);
     this.settled(false);
@@ -102,6 +110,12 @@ export class PendingTable {
   }
 
   private free(id: number): boolean {
-    return !this.entries.has(id) && !this.expired.has(id);
+    return !this.entries.has(id) && !this.settledIds.has(id);
+  }
+
+  private remember(id: number, what: 'late' | 'duplicate'): void {
+    this.settledIds.delete(id);
+    this.settledIds.set(id, what);
+    if (this.settledIds.size > SETTLED_KEPT) this.settledIds.delete(this.settledIds.keys().next().value as number);
   }
 }

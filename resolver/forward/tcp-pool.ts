@@ -11,12 +11,13 @@ import type { Socket } from 'node:net';
 import { ExchangeError } from './exchange.js';
 import type { Upstream } from './exchange.js';
 import { PendingTable } from './pending.js';
+import type { Rejected } from './pending.js';
 import type { ForwarderTuning } from './tuning.js';
 
 /** Callbacks of a pool. */
 export interface TcpPoolHooks {
-  /** A reply that answers nothing we asked (wrong ID or question). */
-  onMismatch(): void;
+  /** A reply dropped: wrong ID or question (`mismatch`), or for a query no longer pending. */
+  onRejected(why: Rejected): void;
   /** A connection opened (+1) or closed (-1). */
   onConnections(delta: number): void;
 }
@@ -83,7 +84,7 @@ class Connection {
       offset += 2 + length;
       const delivery = this.table.deliver(reply);
       if (delivery === 'matched') this.answered++;
-      else if (delivery === 'mismatch') this.hooks.onMismatch();
+      else this.hooks.onRejected(delivery);
       if (this.closed) return;
     }
     buffered = buffered.subarray(offset);

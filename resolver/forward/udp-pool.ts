@@ -4,7 +4,7 @@
  * that are told apart by random IDs. A socket is replaced after a number of
  * queries or an age, so the source ports in use keep changing (RFC 5452 §9.2).
  * Replies count only from the upstream's address and port, with a pending ID and
- * our question; anything else is reported through `onMismatch`.
+ * our question; anything else is reported through `onRejected`.
  */
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
@@ -12,6 +12,7 @@ import { isIPv6 } from 'node:net';
 import { ExchangeError } from './exchange.js';
 import type { Upstream } from './exchange.js';
 import { PendingTable } from './pending.js';
+import type { Rejected } from './pending.js';
 import type { ForwarderTuning } from './tuning.js';
 
 interface Slot {
@@ -25,8 +26,8 @@ interface Slot {
 
 /** Callbacks of a pool. */
 export interface UdpPoolHooks {
-  /** A datagram that answers nothing we asked (wrong source, ID or question). */
-  onMismatch(): void;
+  /** A datagram dropped: wrong source, ID or question (`mismatch`), or for a query no longer pending. */
+  onRejected(why: Rejected): void;
 }
 
 /** The UDP sockets used toward one upstream. */
@@ -117,7 +118,8 @@ export class UdpPool {
     };
     socket.on('message', (reply, rinfo) => {
       // Off-path spoofing defence: the source must be the upstream itself.
-      if (rinfo.port !== this.upstream.port || rinfo.address !== this.upstream.host || slot.table.deliver(reply) === 'mismatch') this.hooks.onMismatch();
+      const delivery = rinfo.port !== this.upstream.port || rinfo.address !== this.upstream.host ? 'mismatch' : slot.table.deliver(reply);
+      if (delivery !== 'matched') this.hooks.onRejected(delivery);
     });
     socket.on('error', (error) => this.shut(slot, error.message, error));
     // Port 0: a random ephemeral port. Sends before the bind completes are queued by node.

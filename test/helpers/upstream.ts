@@ -2,7 +2,7 @@
  * A fake upstream DNS server for tests: UDP and TCP on one 127.0.0.1 port (port 0),
  * with behaviour programmable per test (answer, SERVFAIL, silence, wrong ID first,
  * wrong question, reply from another source port, TC over UDP with the full answer
- * over TCP). It records every query it receives, with its bytes and transport, so
+ * over TCP, any bytes at all). It records every query it receives, with its bytes and transport, so
  * tests can check what the resolver sent (random IDs, EDNS size).
  */
 import { createSocket } from 'node:dgram';
@@ -55,8 +55,11 @@ export type Behaviour =
   | { readonly kind: 'other-port'; readonly records: readonly ResourceRecord[] }
   /** Over UDP: an empty reply with TC set; over TCP: the full answer. */
   | { readonly kind: 'truncate-udp'; readonly records: readonly ResourceRecord[] }
-  /** Sends whatever `replies` builds for the query, in order. */
-  | { readonly kind: 'custom'; readonly replies: (query: Query) => readonly Buffer[] }
+  /**
+   * Sends whatever `replies` builds for the query, in order. Over TCP each is
+   * framed with its length, unless `raw` (then the bytes go out as they are).
+   */
+  | { readonly kind: 'custom'; readonly replies: (query: Query) => readonly Buffer[]; readonly raw?: boolean }
   /**
    * Over TCP: holds the answers on each connection until `batch` queries came,
    * then sends them in reverse order, written in pieces of `chunk` bytes (all in
@@ -103,15 +106,19 @@ export function manyA(name: string, n: number, ttl = 60): ResourceRecord[] {
  * then the query's ID, RD bit and question bytes (case as sent), and an OPT
  * advertising 4096 bytes when the query had one.
  */
-export function buildReply(query: Query, records: readonly ResourceRecord[], options: { rcode?: number; tc?: boolean; questionName?: string } = {}): Buffer {
+export function buildReply(
+  query: Query,
+  records: readonly ResourceRecord[],
+  options: { rcode?: number; tc?: boolean; questionName?: string; authority?: readonly ResourceRecord[]; additional?: readonly ResourceRecord[] } = {},
+): Buffer {
   const template = encodeTemplate({
     name: options.questionName ?? query.name,
     type: query.type,
     rcode: options.rcode ?? 0,
     authoritative: false,
     answers: options.tc ? [] : records,
-    authority: [],
-    additional: [],
+    authority: options.authority ?? [],
+    additional: options.additional ?? [],
   });
   const flags = template.readUInt16BE(2) | (query.raw.readUInt16BE(2) & Flag.RD) | (options.tc ? Flag.TC : 0);
   template.writeUInt16BE(query.id, 0);
@@ -259,8 +266,9 @@ export async function startUpstream(
           if (held.length >= b.batch) writeReversed(socket, held.splice(0).reverse(), b.chunk);
           continue;
         }
+        const raw = b.kind === 'custom' && b.raw === true;
         later(got.received, () => {
-          if (!socket.destroyed) for (const { message } of replies) socket.write(frame(message));
+          if (!socket.destroyed) for (const { message } of replies) socket.write(raw ? message : frame(message));
         });
       }
     });
