@@ -2,9 +2,11 @@
  * The wire fuzz harness (bench/fuzz/, `npm run fuzz`) in a short run against a real
  * resolver process (dist/, so build first), and the bugs it found, each as a
  * regression test of its own: upstream replies with malformed RDATA (compression
- * pointers that loop or go forward) were passed on to clients, and an OPT record in
+ * pointers that loop or go forward) were passed on to clients; an OPT record in
  * an upstream's answer section made the reply path throw (the client got SERVFAIL
- * through the dispatcher's last resort, and an error was logged).
+ * through the dispatcher's last resort, and an error was logged); a query with a
+ * second OPT, in its answer section, was served with the other's UDP size instead
+ * of FORMERR.
  */
 import { describe, expect, it } from 'vitest';
 import { checkReply, inspectInput } from '../bench/fuzz/check.js';
@@ -14,7 +16,7 @@ import { encodeQuery } from '../resolver/wire/decode.js';
 import { walkMessage } from '../resolver/wire/walk.js';
 import { cleanupAfterEach } from './helpers/cleanup.js';
 import { startResolver, udpRaw } from './helpers/dns.js';
-import { a, buildReply, startResolverRetrying } from './helpers/upstream.js';
+import { a, buildReply, manyA, startResolverRetrying } from './helpers/upstream.js';
 import type { Query } from '../resolver/wire/query.js';
 import { pino } from 'pino';
 
@@ -116,6 +118,20 @@ describe('regressions found by the fuzzer', () => {
     expect(reply).toBeDefined();
     expect(checkReply(reply as Buffer, inspectInput(query), 'udp')).toEqual({ rcode: 0, tc: false, addresses: ['192.0.2.80'] });
     expect(looping.count()).toBe(1);
+  });
+
+  it('answers FORMERR, within 512 octets, to a query with an OPT in the answer section besides the one in the additional section', async () => {
+    // RFC 6891 §6.1.1: more than one OPT is a FORMERR. The resolver used to skip the
+    // answer section's OPT, take the second as EDNS and send up to 1232 octets.
+    const big = await upstream((q) => ({ kind: 'answer', records: manyA(q.name, 50) }));
+    const { resolver, port } = await startResolverRetrying({ upstream: [big.address], 'upstream-timeout': '200ms' });
+    defer(() => resolver.stop());
+    const query = Buffer.from('9f1c0100000100010000000107696e2d616464720461727061000002000100002904d000000000000000002904d0000080000000', 'hex');
+    const reply = await udpRaw(port, query);
+    expect(reply).toBeDefined();
+    expect((reply as Buffer).length).toBeLessThanOrEqual(512);
+    expect(checkReply(reply as Buffer, inspectInput(query), 'udp')).toMatchObject({ rcode: 1 });
+    expect(big.count()).toBe(0);
   });
 
   it('answers SERVFAIL without an error when the upstream puts an OPT record last in the answer section', async () => {

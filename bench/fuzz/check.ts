@@ -28,7 +28,7 @@ export interface InputFacts {
   readonly edns: 'none' | 'one' | 'unknown';
   /** The requestor's UDP payload size of that one OPT. */
   readonly ednsSize: number;
-  /** The rcode the input must get, when the header alone decides it (RFC 1035 §4.1.1: NOTIMP, FORMERR). */
+  /** The rcode the input must get, when its form decides it (RFC 1035 §4.1.1: NOTIMP, FORMERR; RFC 6891: FORMERR, BADVERS). */
   readonly rcode: number | undefined;
 }
 
@@ -84,6 +84,7 @@ export function inspectInput(input: Buffer): InputFacts {
   }
   let edns: InputFacts['edns'] = 'unknown';
   let ednsSize = 0;
+  let version = 0;
   if (pos >= 0) {
     const before = input.readUInt16BE(6) + input.readUInt16BE(8);
     const total = before + input.readUInt16BE(10);
@@ -98,13 +99,19 @@ export function inspectInput(input: Buffer): InputFacts {
       if (end > input.length) break;
       if (input.readUInt16BE(after) === OPT) {
         if (i < before || input[owner] !== 0) misplaced = true;
-        else ednsSize = input.readUInt16BE(after + 2);
+        else {
+          ednsSize = input.readUInt16BE(after + 2);
+          version = input[after + 5] as number;
+        }
         opts++;
       }
       pos = end;
     }
     if (i === total && !misplaced) edns = opts === 0 ? 'none' : opts === 1 ? 'one' : 'unknown';
   }
+  // A question that parsed: records that do not, or OPTs out of place or more than one, are a
+  // FORMERR (RFC 6891 §6.1.1); one OPT of a version other than 0 is BADVERS (§6.1.3).
+  if (question && rcode === undefined) rcode = edns === 'unknown' ? 1 : edns === 'one' && version !== 0 ? 16 : undefined;
   return { dropped, id, opcode, question, edns, ednsSize, rcode };
 }
 
@@ -234,7 +241,7 @@ export function checkReply(reply: Buffer, input: InputFacts, transport: 'udp' | 
       if (end > reply.length) r.fail('question cut short', pos);
       if (input.question && !reply.subarray(12, end).equals(input.question)) return 'question not echoed as sent';
       pos = end;
-    } else if (input.question && input.rcode === undefined) return 'question of the input not echoed';
+    } else if (input.question) return 'question of the input not echoed';
     for (let section = 1; section <= 3; section++) {
       for (let i = 0; i < (counts[section] as number); i++) {
         const owner = pos;
