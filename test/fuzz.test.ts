@@ -6,7 +6,8 @@
  * an upstream's answer section made the reply path throw (the client got SERVFAIL
  * through the dispatcher's last resort, and an error was logged); a query with a
  * second OPT, in its answer section, was served with the other's UDP size instead
- * of FORMERR.
+ * of FORMERR; cache entries kept alive the TCP reads and pool slabs their bytes were
+ * sliced from, unseen by the cache's byte bound.
  */
 import { describe, expect, it } from 'vitest';
 import { checkReply, inspectInput } from '../bench/fuzz/check.js';
@@ -14,6 +15,8 @@ import { runFuzz } from '../bench/fuzz/harness.js';
 import { RRType } from '../resolver/wire/constants.js';
 import { encodeQuery } from '../resolver/wire/decode.js';
 import { walkMessage } from '../resolver/wire/walk.js';
+import { parseQuery } from '../resolver/wire/query.js';
+import { makeEntry } from '../resolver/cache/entry.js';
 import { cleanupAfterEach } from './helpers/cleanup.js';
 import { startResolver, udpRaw } from './helpers/dns.js';
 import { a, buildReply, manyA, startResolverRetrying } from './helpers/upstream.js';
@@ -132,6 +135,22 @@ describe('regressions found by the fuzzer', () => {
     expect((reply as Buffer).length).toBeLessThanOrEqual(512);
     expect(checkReply(reply as Buffer, inspectInput(query), 'udp')).toMatchObject({ rcode: 1 });
     expect(big.count()).toBe(0);
+  });
+
+  it('keeps cache entries from pinning the memory they were read from (a TCP read of many queries, the shared Buffer pool)', () => {
+    // The million-input run retained 44 MiB of Buffers for a cache that said it held 7 MiB.
+    const sent = encodeQuery('www.example.com', RRType.A, { id: 5 });
+    const read = Buffer.alloc(60_000); // one TCP read: this query among many others
+    sent.copy(read, 1000);
+    const query = parseQuery(read.subarray(1000, 1000 + sent.length));
+    if (query.kind !== 'query') throw new Error('the query did not parse');
+    const reply = buildReply(query.query, [a('www.example.com', '192.0.2.1')]);
+    const pooled = Buffer.from(reply); // a slice of the 8 KiB pool, as upstream replies often are
+    const entry = makeEntry(pooled, walkMessage(pooled)!, query.query, { limits: { minTtl: 0, maxTtl: 3600, negativeMinTtl: 0, negativeMaxTtl: 3600 }, now: 0, serveStaleMs: 0, jitter: 0 });
+    if (typeof entry === 'string') throw new Error(`not cacheable: ${entry}`);
+    expect(entry.body.buffer.byteLength).toBe(entry.body.length);
+    expect(entry.query.raw.buffer.byteLength).toBe(sent.length);
+    expect(entry.query.raw.equals(sent)).toBe(true);
   });
 
   it('answers SERVFAIL without an error when the upstream puts an OPT record last in the answer section', async () => {

@@ -28,8 +28,8 @@ export function summary(r: FuzzReport): string[] {
     `UDP: ${r.udp.inputs} inputs, ${r.udp.perSecond.toFixed(0)} inputs/s; ${r.udp.replies} replies (${rcodes(r.udp.byRcode)}; TC ${r.udp.truncated}); dropped as required ${r.udp.dropped}; unanswered ${r.udp.unanswered}; late ${r.udp.late}`,
     `TCP: ${r.tcp.inputs} inputs, ${r.tcp.perSecond.toFixed(0)} inputs/s, ${Object.values(r.tcp.connections).reduce((a, b) => a + b, 0)} connections (${rcodes(r.tcp.connections)}); ${r.tcp.replies} replies (${rcodes(r.tcp.byRcode)}); dropped as required ${r.tcp.dropped}; unanswered ${r.tcp.unanswered}`,
     `probes: ${r.probes.sent} sent, ${r.probes.failed} failed; final UDP ${r.probes.finalUdp ?? 'ok'}, final TCP ${r.probes.finalTcp ?? 'ok'}`,
-    `memory (heap / RSS / cache): baseline ${mib(m.baseline.heap)} / ${mib(m.baseline.rss)} / ${mib(m.baseline.cache)}; peak ${mib(m.peak.heap)} / ${mib(m.peak.rss)} / ${mib(m.peak.cache)}; end ${mib(m.end.heap)} / ${mib(m.end.rss)} / ${mib(m.end.cache)}`,
-    `memory bound: ${m.rule} = ${mib(m.heapBound)}: ${m.withinBound ? 'within' : 'EXCEEDED'}`,
+    `memory (heap / external / RSS / cache): ${(['baseline', 'peak', 'end'] as const).map((k) => `${k} ${mib(m[k].heap)} / ${mib(m[k].external)} / ${mib(m[k].rss)} / ${mib(m[k].cache)}`).join('; ')}`,
+    `memory bound: ${m.rule} = ${mib(m.bound)}: ${m.withinBound ? 'within' : 'EXCEEDED'}`,
     `upstream answers: ${rcodes(r.upstream)}`,
     ...Object.entries(r.failuresByCheck).map(([check, n]) => `failed ${n}×: ${check}`),
   ];

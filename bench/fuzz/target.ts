@@ -31,8 +31,12 @@ export interface Memory {
   readonly rss: number;
   /** holdfast_nodejs_heap_size_used_bytes. */
   readonly heap: number;
+  /** holdfast_nodejs_external_memory_bytes (Buffers and other memory outside the V8 heap). */
+  readonly external: number;
   /** holdfast_cache_bytes (the forwarding cache's own estimate of its size). */
   readonly cache: number;
+  /** holdfast_cache_entries (all types). */
+  readonly entries: number;
 }
 
 /** A running target. */
@@ -46,7 +50,8 @@ export interface Target {
   readonly probe: ProbeTarget;
   /** Log lines of level error or fatal. */
   readonly errorLogs: string[];
-  memory(): Promise<Memory>;
+  /** Memory now; with `collect`, after a full garbage collection (through the inspector, see {@link collectGarbage}). */
+  memory(collect?: boolean): Promise<Memory>;
   stop(): Promise<void>;
 }
 
@@ -65,8 +70,15 @@ export function metric(text: string, name: string): number {
   return m ? Number(m[1]) : Number.NaN;
 }
 
-/** Starts the fuzz upstream and the resolver; `seed` drives the upstream's choices. */
-export async function startTarget(seed: number): Promise<Target> {
+/** The sum of every holdfast_cache_entries series. */
+function entries(text: string): number {
+  let n = 0;
+  for (const m of text.matchAll(/^holdfast_cache_entries(?:\{[^}]*\})? (\S+)$/gm)) n += Number(m[1]);
+  return n;
+}
+
+/** Starts the fuzz upstream and the resolver (with `extraArgs` added); `seed` drives the upstream's choices. */
+export async function startTarget(seed: number, extraArgs: readonly string[] = []): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'holdfast-fuzz-'));
   const demo: SnapshotV1 = (JSON.parse(readFileSync(join(root, 'demo/demo-snapshot.json'), 'utf8')) as SignedSnapshot).snapshot;
   const keys = generateKeyPair();
@@ -82,11 +94,13 @@ export async function startTarget(seed: number): Promise<Target> {
   const children = new Children();
   const errorLogs: string[] = [];
   const args = [
+    '--inspect=127.0.0.1:0', // only for a full garbage collection before the memory is read
     join(root, 'bin/holdfast'), 'resolver',
     '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
     '--upstream', `127.0.0.1:${upstream.port}`,
     '--snapshot-file', join(dir, 'snapshot.json'), '--trust-key', join(dir, 'key.pub'),
     '--upstream-timeout', '500ms', '--log-level', 'info',
+    ...extraArgs,
   ];
   let child: Child | undefined;
   let serving: { port: number; metrics: number } | undefined;
@@ -114,6 +128,10 @@ export async function startTarget(seed: number): Promise<Target> {
     }, 2 ** 31 - 1)
     .catch(() => {});
   const pid = resolver.process.pid ?? 0;
+  let inspector: string | undefined;
+  for (let i = 0; i < 40 && !(inspector = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(resolver.output)?.[0]); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!inspector) throw new Error(`resolver: no inspector address in its output: ${resolver.output}`);
+  const inspectorUrl = inspector;
   const metricsUrl = `http://127.0.0.1:${serving.metrics}/metrics`;
   return {
     port: serving.port,
@@ -123,11 +141,12 @@ export async function startTarget(seed: number): Promise<Target> {
     names,
     probe,
     errorLogs,
-    memory: async () => {
+    memory: async (collect = false) => {
+      if (collect) await collectGarbage(inspectorUrl);
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
       const text = await (await fetch(metricsUrl)).text();
-      return { rss, heap: metric(text, 'holdfast_nodejs_heap_size_used_bytes'), cache: metric(text, 'holdfast_cache_bytes') };
+      return { rss, heap: metric(text, 'holdfast_nodejs_heap_size_used_bytes'), external: metric(text, 'holdfast_nodejs_external_memory_bytes'), cache: metric(text, 'holdfast_cache_bytes'), entries: entries(text) };
     },
     stop: async () => {
       await children.stopAll();
@@ -135,4 +154,28 @@ export async function startTarget(seed: number): Promise<Target> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs a full garbage collection in the resolver through its inspector
+ * (HeapProfiler.collectGarbage), so that the heap read next is what is alive, not
+ * what a collection has not yet taken back: the only way to compare memory before
+ * and after a run without changing the resolver. Rejects after 10 s.
+ */
+async function collectGarbage(url: string): Promise<void> {
+  const ws = new WebSocket(url);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('inspector: no answer to HeapProfiler.collectGarbage in 10 s')), 10_000);
+      ws.onerror = () => reject(new Error(`inspector: cannot connect to ${url}`));
+      ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+      ws.onmessage = (event) => {
+        if ((JSON.parse(String(event.data)) as { id?: number }).id !== 1) return;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  } finally {
+    ws.close();
+  }
 }
