@@ -9,6 +9,7 @@ export const RRType = {
   NS: 2,
   CNAME: 5,
   SOA: 6,
+  MX: 15,
   PTR: 12,
   TXT: 16,
   AAAA: 28,

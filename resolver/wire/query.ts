@@ -129,7 +129,8 @@ export function skipName(buf: Buffer, offset: number): number {
 /**
  * Walks the answer, authority and additional sections from `pos` (answer and
  * authority records are unusual in a query and skipped) and extracts the OPT.
- * RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is an error.
+ * RFC 6891 §6.1.1: more than one OPT, an OPT outside the additional section, or
+ * one not owned by the root, is an error.
  */
 function scanRecords(buf: Buffer, start: number): { edns: EdnsInfo | undefined } | { error: string; partial: EdnsInfo | undefined } {
   const skip = buf.readUInt16BE(6) + buf.readUInt16BE(8);
@@ -143,8 +144,9 @@ function scanRecords(buf: Buffer, start: number): { edns: EdnsInfo | undefined }
     const rtype = buf.readUInt16BE(pos);
     const end = pos + 10 + buf.readUInt16BE(pos + 8);
     if (end > buf.length) return { error: 'record', partial: edns };
-    if (i >= skip && rtype === RRType.OPT) {
-      if (edns || buf[owner] !== 0) return { error: 'opt', partial: edns };
+    if (rtype === RRType.OPT) {
+      // Only in the additional section (§6.1.1: "MAY be placed anywhere within the additional data section").
+      if (edns || i < skip || buf[owner] !== 0) return { error: 'opt', partial: edns };
       const ttl = buf.readUInt32BE(pos + 4);
       edns = {
         version: (ttl >>> 16) & 0xff,

@@ -4,7 +4,7 @@
  * upstream reply's question, and (later) patch TTLs in place, without decoding
  * RDATA.
  */
-import { HEADER_SIZE } from './constants.js';
+import { HEADER_SIZE, RRType } from './constants.js';
 import { skipName } from './query.js';
 
 /** Sections of a message, in wire order. */
@@ -62,7 +62,53 @@ export function readName(buf: Buffer, offset: number): string | undefined {
   return undefined;
 }
 
-/** Walks every section of `buf`; undefined when the message is malformed. */
+/** The offset just past a well-formed name at `pos` that ends by `limit`, else -1. */
+function nameEnd(buf: Buffer, pos: number, limit: number): number {
+  const end = skipName(buf, pos);
+  return end >= 0 && end <= limit && readName(buf, pos) !== undefined ? end : -1;
+}
+
+/**
+ * True when the RDATA of a record of `type` in `buf[start, end)` is well formed:
+ * fixed lengths (A, AAAA), and for the types whose RDATA holds names (RFC 1035
+ * §3.3, RFC 2782, RFC 3597 §4) every name well formed, its pointers going backward
+ * (so a client following them cannot loop), and nothing left over. Other types are
+ * opaque (RFC 3597 §5).
+ */
+function rdataOk(buf: Buffer, type: number, start: number, end: number): boolean {
+  switch (type) {
+    case RRType.A:
+      return end - start === 4;
+    case RRType.AAAA:
+      return end - start === 16;
+    case RRType.NS:
+    case RRType.CNAME:
+    case RRType.PTR:
+      return nameEnd(buf, start, end) === end;
+    case RRType.MX:
+      return end - start > 2 && nameEnd(buf, start + 2, end) === end;
+    case RRType.SRV:
+      return end - start > 6 && nameEnd(buf, start + 6, end) === end;
+    case RRType.SOA: {
+      const mname = nameEnd(buf, start, end);
+      const rname = mname < 0 ? -1 : nameEnd(buf, mname, end);
+      return rname >= 0 && rname + 20 === end;
+    }
+    case RRType.TXT: {
+      let pos = start;
+      while (pos < end) pos += 1 + (buf[pos] as number);
+      return pos === end && end > start;
+    }
+    default:
+      return true;
+  }
+}
+
+/**
+ * Walks every section of `buf`; undefined when the message is malformed: a record
+ * or RDATA that does not parse (see {@link rdataOk}), trailing octets, or an OPT
+ * that is not the only one, in the additional section, owned by the root (RFC 6891 §6.1.1).
+ */
 export function walkMessage(buf: Buffer): MessageLayout | undefined {
   if (buf.length < HEADER_SIZE) return undefined;
   const qdcount = buf.readUInt16BE(4);
@@ -88,14 +134,17 @@ export function walkMessage(buf: Buffer): MessageLayout | undefined {
   }
   const questionEnd = pos;
   const records: RecordSpan[] = [];
+  let opts = 0;
   for (const [section, count] of counts) {
     for (let i = 0; i < count; i++) {
       const name = readName(buf, pos);
       const after = skipName(buf, pos);
       if (name === undefined || after < 0 || after + 10 > buf.length) return undefined;
       const end = after + 10 + buf.readUInt16BE(after + 8);
-      if (end > buf.length) return undefined;
-      records.push({ section, start: pos, end, name, type: buf.readUInt16BE(after), ttlOffset: after + 4 });
+      const type = buf.readUInt16BE(after);
+      if (end > buf.length || !rdataOk(buf, type, after + 10, end)) return undefined;
+      if (type === RRType.OPT && (section !== 'additional' || name !== '' || opts++ > 0)) return undefined;
+      records.push({ section, start: pos, end, name, type, ttlOffset: after + 4 });
       pos = end;
     }
   }
