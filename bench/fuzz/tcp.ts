@@ -23,13 +23,17 @@ export type Scenario = (typeof SCENARIOS)[number];
 
 const prefix = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
 
-/** Splits a byte stream into the complete messages a server reads from it. */
+/**
+ * Splits a byte stream into the complete messages a server reads from it. A length
+ * prefix under 12 (shorter than a DNS header) ends the stream: the resolver answers
+ * what it owes and closes, reading nothing after it (resolver/server/tcp.ts).
+ */
 export function frames(stream: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let pos = 0;
   while (pos + 2 <= stream.length) {
     const len = stream.readUInt16BE(pos);
-    if (pos + 2 + len > stream.length) break;
+    if (len < 12 || pos + 2 + len > stream.length) break;
     out.push(stream.subarray(pos + 2, pos + 2 + len));
     pos += 2 + len;
   }

@@ -107,7 +107,8 @@ function rdataOk(buf: Buffer, type: number, start: number, end: number): boolean
 /**
  * Walks every section of `buf`; undefined when the message is malformed: a record
  * or RDATA that does not parse (see {@link rdataOk}), trailing octets, or an OPT
- * that is not the only one, in the additional section, owned by the root (RFC 6891 §6.1.1).
+ * that is not the only one, in the additional section, owned by the root written as
+ * one zero octet (RFC 6891 §6.1.1, §6.1.2; a pointer to the root is refused too).
  */
 export function walkMessage(buf: Buffer): MessageLayout | undefined {
   if (buf.length < HEADER_SIZE) return undefined;
@@ -143,7 +144,7 @@ export function walkMessage(buf: Buffer): MessageLayout | undefined {
       const end = after + 10 + buf.readUInt16BE(after + 8);
       const type = buf.readUInt16BE(after);
       if (end > buf.length || !rdataOk(buf, type, after + 10, end)) return undefined;
-      if (type === RRType.OPT && (section !== 'additional' || name !== '' || opts++ > 0)) return undefined;
+      if (type === RRType.OPT && (section !== 'additional' || buf[pos] !== 0 || opts++ > 0)) return undefined;
       records.push({ section, start: pos, end, name, type, ttlOffset: after + 4 });
       pos = end;
     }
