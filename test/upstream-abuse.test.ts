@@ -451,3 +451,44 @@ describe('late, duplicate and crossed replies: never cached', () => {
     expect(up.count()).toBe(2);
   });
 });
+
+describe('what goes upstream', () => {
+  it('a client query carrying records in its answer and authority sections is sent on as its header, question and OPT only', async () => {
+    const up = await upstream((q) => ({ kind: 'answer', records: [a(q.name, '192.0.2.9', 60)] }));
+    const started = await startResolverRetrying({ upstream: [up.address], 'upstream-timeout': '300ms' });
+    defer(() => started.resolver.stop());
+    // junk.example A with EDNS (DO set, 4096), then a stray A record moved in front of the OPT
+    // into the answer section and an NS record in the authority section.
+    const plain = encodeQuery('junk.example', RRType.A, { ednsUdpSize: 4096, dnssecOk: true });
+    const layout = walkMessage(plain);
+    const opt = layout?.records.find((r) => r.type === RRType.OPT);
+    if (!layout || !opt) throw new Error('no OPT');
+    const record = (type: number, rdata: Buffer) => {
+      const head = Buffer.alloc(10);
+      head.writeUInt16BE(type, 0);
+      head.writeUInt16BE(1, 2);
+      head.writeUInt32BE(300, 4);
+      head.writeUInt16BE(rdata.length, 8);
+      return Buffer.concat([Buffer.from([0xc0, 12]), head, rdata]);
+    };
+    const hostile = Buffer.concat([
+      plain.subarray(0, layout.questionEnd),
+      record(RRType.A, Buffer.from([6, 6, 6, 6])),
+      record(2 /* NS */, Buffer.from([0xc0, 12])),
+      plain.subarray(opt.start, opt.end),
+    ]);
+    hostile.writeUInt16BE(1, 6);
+    hostile.writeUInt16BE(1, 8);
+    const reply = await udpQuery(started.port, hostile);
+    expect(texts(reply.answers)).toEqual(['junk.example. 60 IN A 192.0.2.9']);
+    const sent = up.queries[0]?.bytes;
+    if (!sent) throw new Error('nothing reached the upstream');
+    expect([sent.readUInt16BE(4), sent.readUInt16BE(6), sent.readUInt16BE(8), sent.readUInt16BE(10)]).toEqual([1, 0, 0, 1]);
+    const sentLayout = walkMessage(sent);
+    expect(sentLayout?.records.map((r) => r.type)).toEqual([RRType.OPT]);
+    expect(sent.subarray(12, sentLayout?.questionEnd)).toEqual(plain.subarray(12, layout.questionEnd));
+    const sentOpt = sentLayout?.records[0];
+    expect(sentOpt && sent.readUInt16BE(sentOpt.start + 3)).toBe(1232); // asks for no more than we pass on
+    expect(sentOpt && sent.readUInt32BE(sentOpt.ttlOffset) & 0x8000).toBe(0x8000); // DO kept
+  });
+});

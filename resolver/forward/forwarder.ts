@@ -140,9 +140,7 @@ export class Forwarder {
 
   private async tryUpstream(client: UpstreamClient, query: Query): Promise<UpstreamOutcome> {
     const { label } = client.upstream;
-    const message = Buffer.from(query.raw);
-    // Ask for no more than we would ever pass on over UDP.
-    if (query.edns) message.writeUInt16BE(Math.min(query.edns.udpSize, EDNS_UDP_SIZE), query.edns.offset + 3);
+    const message = upstreamQuery(query);
     const started = performance.now();
     let transport: 'udp' | 'tcp' = client.upstream.forceTcp ? 'tcp' : 'udp';
     try {
@@ -171,4 +169,25 @@ export class Forwarder {
       return { ok: false, reason: reason === 'overload' ? 'unavailable' : reason };
     }
   }
+}
+
+/**
+ * The message sent upstream for `query`: its header and question, and its OPT
+ * when it had one — nothing else a client put in its query (records in the
+ * answer, authority or additional sections mean nothing in a QUERY and are not
+ * passed on to the upstream's parser), asking for no more than we would ever
+ * pass on over UDP.
+ */
+export function upstreamQuery(query: Query): Buffer {
+  const { raw, questionEnd, edns } = query;
+  const optLength = edns ? 11 + raw.readUInt16BE(edns.offset + 9) : 0;
+  const message = Buffer.allocUnsafe(questionEnd + optLength);
+  raw.copy(message, 0, 0, questionEnd);
+  message.writeUInt32BE(0, 6); // ANCOUNT, NSCOUNT
+  message.writeUInt16BE(edns ? 1 : 0, 10);
+  if (edns) {
+    raw.copy(message, questionEnd, edns.offset, edns.offset + optLength);
+    message.writeUInt16BE(Math.min(edns.udpSize, EDNS_UDP_SIZE), questionEnd + 3);
+  }
+  return message;
 }
