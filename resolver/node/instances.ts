@@ -98,6 +98,31 @@ export class InstanceRegistry {
     return out;
   }
 
+  /**
+   * Ids of every instance on this state directory that is alive (its record
+   * fresh), whatever addresses it serves, this one included: files such an
+   * instance may be writing are not strays.
+   */
+  async liveIds(): Promise<Set<string>> {
+    const ids = new Set([this.id]);
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return ids;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        const record = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as InstanceRecord;
+        if (this.now() - record.updatedAt <= STALE_MS) ids.add(record.id);
+      } catch {
+        // being replaced right now: its writer is alive and wrote a fresh one
+      }
+    }
+    return ids;
+  }
+
   /** Stops the heartbeat and removes this instance's record. */
   async close(): Promise<void> {
     clearInterval(this.timer);
