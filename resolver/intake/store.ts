@@ -99,6 +99,8 @@ export class SnapshotStore {
   /** Content digest and signer of the zone served. */
   private identity: SnapshotIdentity | undefined;
   private owners: StateOwners | undefined;
+  /** The removal of stray temporary files started by {@link loadState}. */
+  private cleaning: Promise<void> = Promise.resolve();
   /** Offers in arrival order: each starts when the one before has finished. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly verifier: Verifier;
@@ -256,16 +258,16 @@ export class SnapshotStore {
 
   /**
    * Loads the persisted snapshot, if any (at start, before the snapshot file),
-   * after removing temporary files that writers killed mid-write left behind.
+   * and starts removing the temporary files that writers killed mid-write left
+   * behind (in the background: telling a dead writer from a live one takes a
+   * second, see {@link StateOwners.liveIds}).
    * One that does not verify any more (a key no longer trusted, a damaged file)
    * is not served and is said so; the file stays until a new snapshot replaces it.
    */
   async loadState(): Promise<OfferResult | undefined> {
     const dir = this.options.stateDir;
     if (dir === undefined) return undefined;
-    const live = await this.owners?.liveIds();
-    const strays = await removeStrayTemps(join(dir, STATE_FILE), (owner) => live?.has(owner) === true);
-    if (strays.length > 0) this.log.info({ stateDir: dir, removed: strays }, 'removed temporary files left by an interrupted write');
+    this.cleaning = this.removeStrays(dir);
     const file = join(dir, STATE_FILE);
     let result: OfferResult;
     try {
@@ -286,8 +288,15 @@ export class SnapshotStore {
     return result;
   }
 
+  private async removeStrays(dir: string): Promise<void> {
+    const live = await this.owners?.liveIds();
+    const strays = await removeStrayTemps(join(dir, STATE_FILE), (owner) => live?.has(owner) === true);
+    if (strays.length > 0) this.log.info({ stateDir: dir, removed: strays }, 'removed temporary files left by an interrupted write');
+  }
+
   /** Ends the verification process (at shutdown); a candidate being verified ends rejected. */
   async close(): Promise<void> {
+    await this.cleaning;
     await this.verifier.close();
   }
 }
