@@ -3,14 +3,18 @@
  * Benches: `throughput` (cluster-zone queries per second, holdfast next to a bare
  * node:dgram server) and `snapshot` (build, sign, verify and apply a large
  * snapshot; memory; query stalls while it is applied) and `restart` (queries lost
- * while the resolver restarts under load, hand-over versus stop-start). Run without a name for
- * all of them with default options.
+ * while the resolver restarts under load, hand-over versus stop-start) and `crash` (kill -9
+ * while snapshots are written to the state directory; every restart must load a valid one) and
+ * `bomb` (the resolver's memory while it refuses gzip bombs pushed to it).
+ * Run without a name for all of them with default options.
  */
+import { bomb } from './bomb.js';
+import { crash } from './crash.js';
 import { restart } from './restart.js';
 import { snapshot } from './snapshot.js';
 import { throughput } from './throughput.js';
 
-const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput, snapshot, restart };
+const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput, snapshot, restart, crash, bomb };
 
 const [name, ...rest] = process.argv.slice(2);
 if (name === '--help' || name === '-h') {

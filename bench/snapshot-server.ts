@@ -94,7 +94,7 @@ const handle = async (message: ServerCommand): Promise<unknown> => {
     case 'inline': {
       const bytes = await readFile(message.file);
       const start = performance.now();
-      verifyCandidate({ bytes, clusterDomain: config.clusterDomain, trustedKeys: [trusted], allowUnsigned: false, ttl: config.clusterTtl, current: undefined });
+      verifyCandidate({ bytes, clusterDomain: config.clusterDomain, trustedKeys: [trusted], allowUnsigned: false, ttl: config.clusterTtl, current: undefined, currentDigest: undefined });
       return performance.now() - start;
     }
     case 'stop':

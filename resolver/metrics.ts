@@ -58,6 +58,7 @@ export class ResolverMetrics {
   readonly snapshotApplySeconds: Gauge;
   readonly snapshotApplyLoopDelay: Gauge;
   readonly snapshotBytes: Gauge;
+  readonly snapshotSigningKey: Gauge<'key'>;
   readonly upstreamRequests: Counter<'upstream' | 'transport'>;
   readonly upstreamErrors: Counter<'upstream' | 'reason'>;
   readonly upstreamDuration: Histogram<'upstream'>;
@@ -149,7 +150,7 @@ export class ResolverMetrics {
     });
     this.snapshotLoads = new Counter({
       name: 'holdfast_snapshot_loads_total',
-      help: 'Snapshot load attempts by source (file, state) and result (applied, unchanged, rejected_*).',
+      help: 'Snapshot load attempts by source (file, state, push, pull) and result (applied, unchanged, rejected_schema, rejected_signature, rejected_rollback, rejected_conflict, rejected_too_large, rejected_unreadable, rejected_other).',
       labelNames: ['source', 'result'],
       registers,
     });
@@ -171,6 +172,12 @@ export class ResolverMetrics {
     this.snapshotBytes = new Gauge({
       name: 'holdfast_snapshot_bytes',
       help: 'Size of the snapshot being served as it was received (gzip or JSON).',
+      registers,
+    });
+    this.snapshotSigningKey = new Gauge({
+      name: 'holdfast_snapshot_signing_key_info',
+      help: 'Always 1, labelled with the key id of the key that signed the snapshot being served ("unsigned" with --allow-unsigned): during a key rotation, shows which nodes serve a snapshot signed by the new key.',
+      labelNames: ['key'],
       registers,
     });
     this.upstreamRequests = new Counter({
@@ -271,6 +278,12 @@ export class ResolverMetrics {
     this.snapshotGeneration.set(generation);
     this.snapshotCreatedAt = createdAt;
     this.snapshotRecords.set(records);
+  }
+
+  /** Records the key id that signed the snapshot now served (undefined: unsigned). */
+  setSigningKey(keyId: string | undefined): void {
+    this.snapshotSigningKey.reset();
+    this.snapshotSigningKey.set({ key: keyId ?? 'unsigned' }, 1);
   }
 
   /** Records how the last snapshot was applied: wall time, longest event-loop delay meanwhile (s), received size. */

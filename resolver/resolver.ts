@@ -114,6 +114,7 @@ export class Resolver {
       // Announced first, so a resolver being replaced sees its successor coming and waits for it.
       this.registry = new InstanceRegistry(config.stateDir, config.listen.map(formatHostPort).sort().join(','));
       await this.registry.start();
+      this.store.setOwners(this.registry);
     }
     if (config.nodeSetup) {
       const setup = config.nodeSetup;

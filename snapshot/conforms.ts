@@ -9,7 +9,7 @@
  * for a value the reporting check accepts would only cost time.
  */
 import { isDnsLabel, isDnsName, isIpAddress, isRfc3339 } from './names.js';
-import { PROTOCOLS, SERVICE_TYPES, SNAPSHOT_FORMAT } from './types.js';
+import { MAX_CLUSTER_IPS, PROTOCOLS, SERVICE_TYPES, SNAPSHOT_FORMAT } from './types.js';
 import type { SnapshotLimits } from './validate.js';
 
 type Obj = Record<string, unknown>;
@@ -71,7 +71,7 @@ function conformingService(value: unknown, limits: SnapshotLimits): number | und
   if (typeof namespace !== 'string' || !isDnsLabel(namespace) || typeof name !== 'string' || !isDnsLabel(name)) return undefined;
   if (typeof type !== 'string' || !SERVICE_TYPES.includes(type)) return undefined;
   if (typeof headless !== 'boolean' || typeof publishNotReadyAddresses !== 'boolean') return undefined;
-  if (!addresses(clusterIPs, 0, true)) return undefined;
+  if (!addresses(clusterIPs, 0, MAX_CLUSTER_IPS, true)) return undefined;
   const ips = clusterIPs as string[];
   if ((headless || type === 'ExternalName') && ips.length > 0) return undefined;
   if (type === 'ExternalName') {
@@ -79,22 +79,22 @@ function conformingService(value: unknown, limits: SnapshotLimits): number | und
   } else if (externalName !== undefined) {
     return undefined;
   }
-  if (!conformingPorts(ports) || !Array.isArray(endpoints) || endpoints.length > limits.maxEndpointsPerService) return undefined;
-  for (const endpoint of endpoints as unknown[]) if (!conformingEndpoint(endpoint)) return undefined;
+  if (!conformingPorts(ports, limits) || !Array.isArray(endpoints) || endpoints.length > limits.maxEndpointsPerService) return undefined;
+  for (const endpoint of endpoints as unknown[]) if (!conformingEndpoint(endpoint, limits)) return undefined;
   return endpoints.length;
 }
 
-function conformingEndpoint(value: unknown): boolean {
+function conformingEndpoint(value: unknown, limits: SnapshotLimits): boolean {
   if (!isObject(value)) return false;
   const { addresses: list, hostname, ready, serving, terminating, ports } = value;
   if (members(value) !== (hostname === undefined ? 5 : 6)) return false;
   if (hostname !== undefined && (typeof hostname !== 'string' || !isDnsLabel(hostname))) return false;
-  return typeof ready === 'boolean' && typeof serving === 'boolean' && typeof terminating === 'boolean' && addresses(list, 1, false) && conformingPorts(ports);
+  return typeof ready === 'boolean' && typeof serving === 'boolean' && typeof terminating === 'boolean' && addresses(list, 1, limits.maxAddressesPerEndpoint, false) && conformingPorts(ports, limits);
 }
 
-/** An array of at least `min` IP addresses, `distinct` ones if asked (cluster IPs). */
-function addresses(value: unknown, min: number, distinct: boolean): boolean {
-  if (!Array.isArray(value) || value.length < min) return false;
+/** An array of `min` to `max` IP addresses, `distinct` ones if asked (cluster IPs, two at most). */
+function addresses(value: unknown, min: number, max: number, distinct: boolean): boolean {
+  if (!Array.isArray(value) || value.length < min || value.length > max) return false;
   for (let i = 0; i < value.length; i++) {
     const ip: unknown = value[i];
     if (typeof ip !== 'string' || !isIpAddress(ip)) return false;
@@ -103,8 +103,10 @@ function addresses(value: unknown, min: number, distinct: boolean): boolean {
   return true;
 }
 
-function conformingPorts(value: unknown): boolean {
-  if (!Array.isArray(value)) return false;
+/** Up to `limits.maxPorts` distinct ports; a long list is checked for duplicates through a Set, not pairwise. */
+function conformingPorts(value: unknown, limits: SnapshotLimits): boolean {
+  if (!Array.isArray(value) || value.length > limits.maxPorts) return false;
+  const seen = value.length > 8 ? new Set<string>() : undefined;
   for (let i = 0; i < value.length; i++) {
     const port: unknown = value[i];
     if (!isObject(port) || members(port) !== 3) return false;
@@ -112,6 +114,12 @@ function conformingPorts(value: unknown): boolean {
     if (typeof name !== 'string' || (name !== '' && !isDnsLabel(name))) return false;
     if (typeof protocol !== 'string' || !PROTOCOLS.includes(protocol)) return false;
     if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > 65535) return false;
+    if (seen) {
+      const key = `${name}/${protocol}/${number}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      continue;
+    }
     for (let j = 0; j < i; j++) {
       const other = value[j] as Obj;
       if (other['name'] === name && other['protocol'] === protocol && other['port'] === number) return false;

@@ -35,13 +35,17 @@ export function isIpAddress(value: string): boolean {
   return !value.includes('%') && isIP(value) !== 0;
 }
 
-/** Shows an untrusted value in an error message: JSON, cut to `max` characters. */
+/**
+ * Shows an untrusted value in an error message: JSON, cut to `max` characters.
+ * Never throws: a value too deeply nested to encode (a million `[`) shows as
+ * `[…]` or `{…}`.
+ */
 export function show(value: unknown, max = 60): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
-    text = String(value);
+    text = Array.isArray(value) ? '[…]' : typeof value === 'object' && value !== null ? '{…}' : typeof value;
   }
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -26,6 +26,8 @@ export function signSnapshot(snapshot: SnapshotV1, privateKey: KeyObject): Signe
 export interface VerifyOptions {
   /** Accept a snapshot that carries no signature (demo and bootstrap only). Default false. */
   readonly allowUnsigned?: boolean;
+  /** `signingInput(signed.snapshot)` when the caller has it already (it is the costly part for a large snapshot). */
+  readonly signingInput?: Buffer;
 }
 
 /** Outcome of a successful {@link verifySignature}. */
@@ -68,7 +70,7 @@ export function verifySignature(
   }
   let ok: boolean;
   try {
-    ok = verify(null, signingInput(signed.snapshot), key, bytes);
+    ok = verify(null, options.signingInput ?? signingInput(signed.snapshot), key, bytes);
   } catch (error) {
     throw new SnapshotError('HF_SNAPSHOT_SIGNATURE', `cannot verify signature: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }

@@ -21,6 +21,12 @@ export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalN
 /** Every {@link ServiceType}, in the order error messages list them. */
 export const SERVICE_TYPES: readonly string[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
 
+/**
+ * Most cluster IPs of one service: one per IP family, as Kubernetes validates
+ * `spec.clusterIPs` (dual-stack). Not a tunable limit: more is never valid.
+ */
+export const MAX_CLUSTER_IPS = 2;
+
 /** Every port protocol, in the order error messages list them. */
 export const PROTOCOLS: readonly string[] = ['TCP', 'UDP', 'SCTP'];
 

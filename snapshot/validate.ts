@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { SnapshotError } from '../common/errors.js';
 import { isDnsLabel, isDnsName, isIpAddress, isRfc3339, show } from './names.js';
 import { conformsToV1 } from './conforms.js';
-import { PROTOCOLS, SERVICE_TYPES, SNAPSHOT_FORMAT } from './types.js';
+import { MAX_CLUSTER_IPS, PROTOCOLS, SERVICE_TYPES, SNAPSHOT_FORMAT } from './types.js';
 import type { SignedSnapshot } from './types.js';
 
 /** Size limits applied to a snapshot before and while it is read. */
@@ -25,7 +25,12 @@ export interface SnapshotLimits {
   readonly maxEndpointsPerService: number;
   /** Most endpoints in all. Default 1 000 000. */
   readonly maxTotalEndpoints: number;
+  /** Most addresses of one endpoint. Default 100, the Kubernetes limit (discovery/v1 Endpoint.addresses). */
+  readonly maxAddressesPerEndpoint: number;
+  /** Most ports of one service or endpoint. Default 1 000 (an EndpointSlice holds at most 100). */
+  readonly maxPorts: number;
 }
+
 
 /** The default {@link SnapshotLimits}. */
 export const DEFAULT_LIMITS: SnapshotLimits = Object.freeze({
@@ -34,6 +39,8 @@ export const DEFAULT_LIMITS: SnapshotLimits = Object.freeze({
   maxServices: 100_000,
   maxEndpointsPerService: 10_000,
   maxTotalEndpoints: 1_000_000,
+  maxAddressesPerEndpoint: 100,
+  maxPorts: 1_000,
 });
 
 /** How many schema problems one error lists at most. */
@@ -238,7 +245,9 @@ function checkService(c: Checker, path: string, value: unknown, lim: SnapshotLim
   c.boolean(`${path}.headless`, svc['headless']);
   c.boolean(`${path}.publishNotReadyAddresses`, svc['publishNotReadyAddresses']);
   const ips = c.array(`${path}.clusterIPs`, svc['clusterIPs']);
-  if (ips) {
+  if (ips && ips.length > MAX_CLUSTER_IPS) {
+    c.add(`${path}.clusterIPs`, `holds ${ips.length} addresses; a service has at most ${MAX_CLUSTER_IPS} (one per IP family)`);
+  } else if (ips) {
     ips.forEach((ip, j) => c.ip(`${path}.clusterIPs[${j}]`, ip));
     if (new Set(ips).size !== ips.length) c.add(`${path}.clusterIPs`, 'contains duplicates');
     if (svc['headless'] === true && ips.length > 0) c.add(`${path}.clusterIPs`, 'must be empty for a headless service');
@@ -252,20 +261,23 @@ function checkService(c: Checker, path: string, value: unknown, lim: SnapshotLim
   } else if (ext !== undefined) {
     c.add(`${path}.externalName`, `only allowed for type ExternalName (type is ${show(type)})`);
   }
-  checkPorts(c, `${path}.ports`, svc['ports']);
+  checkPorts(c, `${path}.ports`, svc['ports'], lim);
   const endpoints = c.array(`${path}.endpoints`, svc['endpoints']);
   if (!endpoints) return 0;
   if (endpoints.length > lim.maxEndpointsPerService) {
     throw new SnapshotError('HF_SNAPSHOT_TOO_LARGE', `${path} has ${endpoints.length} endpoints, over the limit of ${lim.maxEndpointsPerService}`);
   }
-  endpoints.forEach((endpoint, j) => checkEndpoint(c, `${path}.endpoints[${j}]`, endpoint));
+  endpoints.forEach((endpoint, j) => checkEndpoint(c, `${path}.endpoints[${j}]`, endpoint, lim));
   return endpoints.length;
 }
 
-function checkEndpoint(c: Checker, path: string, value: unknown): void {
+function checkEndpoint(c: Checker, path: string, value: unknown, lim: SnapshotLimits): void {
   const ep = c.object(path, value, ['addresses', 'ready', 'serving', 'terminating', 'ports'], ['hostname']);
   if (!ep) return;
   const addresses = c.array(`${path}.addresses`, ep['addresses']);
+  if (addresses && addresses.length > lim.maxAddressesPerEndpoint) {
+    throw new SnapshotError('HF_SNAPSHOT_TOO_LARGE', `${path} has ${addresses.length} addresses, over the limit of ${lim.maxAddressesPerEndpoint}`);
+  }
   if (addresses) {
     if (addresses.length === 0) c.add(`${path}.addresses`, 'must hold at least one address');
     addresses.forEach((address, k) => c.ip(`${path}.addresses[${k}]`, address));
@@ -274,7 +286,7 @@ function checkEndpoint(c: Checker, path: string, value: unknown): void {
   c.boolean(`${path}.ready`, ep['ready']);
   c.boolean(`${path}.serving`, ep['serving']);
   c.boolean(`${path}.terminating`, ep['terminating']);
-  checkPorts(c, `${path}.ports`, ep['ports']);
+  checkPorts(c, `${path}.ports`, ep['ports'], lim);
 }
 
 /**
@@ -282,9 +294,10 @@ function checkEndpoint(c: Checker, path: string, value: unknown): void {
  * (ValidateDNS1123Label for Service and discovery/v1 EndpointSlice ports); they
  * become the `_name` label of SRV records.
  */
-function checkPorts(c: Checker, path: string, value: unknown): void {
+function checkPorts(c: Checker, path: string, value: unknown, lim: SnapshotLimits): void {
   const ports = c.array(path, value);
   if (!ports) return;
+  if (ports.length > lim.maxPorts) throw new SnapshotError('HF_SNAPSHOT_TOO_LARGE', `${path} has ${ports.length} ports, over the limit of ${lim.maxPorts}`);
   const seen = new Set<string>();
   ports.forEach((port, k) => {
     const p = c.object(`${path}[${k}]`, port, ['name', 'protocol', 'port']);

@@ -126,7 +126,7 @@ describe('rejections in the verification process', () => {
 });
 
 describe('the verification process', () => {
-  const request = (generation: number) => ({ bytes: gzipped(at(generation)), clusterDomain: 'cluster.local', trustedKeys: [trusted.publicKey], allowUnsigned: false, ttl: 5, current: undefined });
+  const request = (generation: number) => ({ bytes: gzipped(at(generation)), clusterDomain: 'cluster.local', trustedKeys: [trusted.publicKey], allowUnsigned: false, ttl: 5, current: undefined, currentDigest: undefined });
 
   it('gives the same zone as verifying in place', async () => {
     const verifier = new Verifier(quietLogger(), 0);

@@ -5,15 +5,21 @@
  */
 import { unwatchFile, watchFile } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { readFileUpTo } from '../../snapshot/files.js';
+import { DEFAULT_MAX_BODY } from './receiver.js';
 import type { OfferResult, SnapshotStore } from './store.js';
 
-/** Reads `path` and offers it; a missing or unreadable file is logged and counted as rejected. */
+/**
+ * Reads `path` and offers it; a missing or unreadable file is logged and
+ * counted as rejected, a file over the size limit of a push too, without being read.
+ */
 export async function loadSnapshotFile(path: string, store: SnapshotStore, log: Logger): Promise<OfferResult> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    const read = await readFileUpTo(path, DEFAULT_MAX_BODY);
+    if ('tooLarge' in read) return store.refuse('file', 'rejected_too_large', `snapshot file ${path} is ${read.tooLarge} bytes, over the ${DEFAULT_MAX_BODY}-byte limit`);
+    bytes = read.bytes;
   } catch (error) {
     const message = `cannot read snapshot file ${path}: ${(error as Error).message}`;
     log.warn({ file: path }, message);

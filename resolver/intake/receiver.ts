@@ -5,7 +5,12 @@
  *
  *   204 applied · 304 already current (also for `If-None-Match: "<generation>"`,
  *   without reading the body) · 400 malformed · 403 bad signature · 409 older
- *   generation · 413 too large · 405 other methods · 404 other paths
+ *   generation, or the current generation with other content · 413 too large
+ *   (a body over the limit is not read further; a gzip body over the limit
+ *   once unpacked is stopped there) · 405 other methods · 404 other paths
+ *
+ * Every refused snapshot is logged (warn) and counted in
+ * holdfast_snapshot_loads_total{source="push"}, a body over the limit included.
  *
  * A rejected snapshot changes nothing. The current generation travels as an
  * ETag on every answer, so a publisher knows what a node holds.
@@ -28,6 +33,7 @@ const STATUS: Record<string, number> = {
   rejected_schema: 400,
   rejected_signature: 403,
   rejected_rollback: 409,
+  rejected_conflict: 409,
   rejected_too_large: 413,
 };
 
@@ -93,10 +99,8 @@ export class SnapshotReceiver {
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.maxBody) {
-      this.log.warn({ bytes: declared, limit: this.maxBody }, 'snapshot push rejected: too large');
-      res.setHeader('connection', 'close');
       req.resume();
-      return this.reply(res, 413, { result: 'rejected', reason: 'rejected_too_large', message: `body of ${declared} bytes is over the ${this.maxBody}-byte limit` });
+      return this.tooLarge(res, `body of ${declared} bytes is over the ${this.maxBody}-byte limit`);
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -104,9 +108,8 @@ export class SnapshotReceiver {
       for await (const chunk of req) {
         size += (chunk as Buffer).length;
         if (size > this.maxBody) {
-          res.setHeader('connection', 'close');
-          req.destroy();
-          return this.reply(res, 413, { result: 'rejected', reason: 'rejected_too_large', message: `body is over the ${this.maxBody}-byte limit` });
+          req.pause();
+          return this.tooLarge(res, `body is over the ${this.maxBody}-byte limit (${size} bytes read, then stopped)`);
         }
         chunks.push(chunk as Buffer);
       }
@@ -115,6 +118,13 @@ export class SnapshotReceiver {
     }
     const outcome = await this.store.offer(Buffer.concat(chunks), 'push');
     this.reply(res, statusFor(outcome), outcome);
+  }
+
+  /** Answers 413 without reading further, logs and counts it; the connection closes after the answer. */
+  private tooLarge(res: ServerResponse, message: string): void {
+    res.setHeader('connection', 'close');
+    res.once('finish', () => res.req.destroy());
+    this.reply(res, 413, this.store.refuse('push', 'rejected_too_large', message));
   }
 
   /** Stops accepting and closes open connections. */

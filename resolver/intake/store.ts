@@ -5,7 +5,9 @@
  * — one reference swap, so queries never see a half-applied snapshot. A rejected
  * candidate changes nothing; the reason is returned, logged and counted.
  * Applied snapshots are persisted to the state directory (write, fsync, rename)
- * so a restart during a control-plane outage keeps serving.
+ * so a restart during a control-plane outage keeps serving; a process killed
+ * mid-write leaves at most a temporary file, removed at the next start
+ * (`bench/crash.ts` kills resolvers mid-write to check it).
  *
  * Candidates are taken one at a time, in the order they arrive: two pushes at
  * once cannot race, and since each is checked against the zone served when its
@@ -16,11 +18,13 @@
  * are verified in place.
  */
 import type { KeyObject } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from '../../snapshot/files.js';
+import { readFileUpTo, removeStrayTemps, writeFileAtomic } from '../../snapshot/files.js';
+import { DEFAULT_LIMITS } from '../../snapshot/validate.js';
+import { keyId } from '../../snapshot/keys.js';
 import type { ResolverMetrics } from '../metrics.js';
 import type { DnsName } from '../wire/name.js';
 import type { ZoneOptions } from '../zone/records.js';
@@ -28,7 +32,7 @@ import { inheritInSlices } from '../zone/inherit.js';
 import { ClusterZone } from '../zone/zone.js';
 import { Verifier } from './verifier.js';
 import { verifyCandidate } from './verify.js';
-import type { VerifyOutcome, VerifyRequest } from './verify.js';
+import type { SnapshotIdentity, VerifyOutcome, VerifyRequest } from './verify.js';
 
 /** Where a candidate came from (a metrics label). */
 export type SnapshotSource = 'file' | 'state' | 'push' | 'pull';
@@ -57,6 +61,16 @@ export interface StoreOptions {
   readonly verifierIdleMs?: number;
 }
 
+/**
+ * Who writes in the state directory: this resolver's id, and the ids of the
+ * resolvers alive there now (the instance registry, `node/instances.ts`), whose
+ * temporary files are not strays.
+ */
+export interface StateOwners {
+  readonly id: string;
+  liveIds(): Promise<ReadonlySet<string>>;
+}
+
 /** File name of the persisted snapshot inside the state directory. */
 export const STATE_FILE = 'snapshot.json';
 
@@ -76,11 +90,17 @@ const REASONS: Record<string, string> = {
   HF_SNAPSHOT_TOO_LARGE: 'rejected_too_large',
   HF_SNAPSHOT_SIGNATURE: 'rejected_signature',
   HF_SNAPSHOT_ROLLBACK: 'rejected_rollback',
+  HF_SNAPSHOT_CONFLICT: 'rejected_conflict',
 };
 
 /** Holds the zone being served. */
 export class SnapshotStore {
   private zone: ClusterZone | undefined;
+  /** Content digest and signer of the zone served. */
+  private identity: SnapshotIdentity | undefined;
+  private owners: StateOwners | undefined;
+  /** The removal of stray temporary files started by {@link loadState}. */
+  private cleaning: Promise<void> = Promise.resolve();
   /** Offers in arrival order: each starts when the one before has finished. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly verifier: Verifier;
@@ -102,6 +122,16 @@ export class SnapshotStore {
     return this.zone;
   }
 
+  /** Content digest and signing key of the snapshot served, or undefined before the first. */
+  currentIdentity(): SnapshotIdentity | undefined {
+    return this.identity;
+  }
+
+  /** Tells the store whose temporary files in the state directory are not strays (call before {@link loadState}). */
+  setOwners(owners: StateOwners): void {
+    this.owners = owners;
+  }
+
   /** Calls `listener` with every zone that becomes the one served from now on. */
   onZone(listener: (zone: ClusterZone) => void): void {
     this.zoneListeners.push(listener);
@@ -117,6 +147,13 @@ export class SnapshotStore {
    */
   reconfigure(options: StoreOptions): void {
     this.options = options;
+    const signer = this.identity?.keyId;
+    if (signer !== undefined && !options.trustedKeys.some((key) => keyId(key) === signer)) {
+      this.log.warn(
+        { generation: this.zone?.generation, keyId: signer },
+        'the snapshot being served is signed by a key that is no longer trusted: it stays served, but a restart will not load it from the state directory until a snapshot signed by a trusted key arrives',
+      );
+    }
     if (this.zone && this.zone.ttl !== options.zone.ttl) {
       this.zone = this.zone.withTtl(options.zone.ttl);
       this.announce(this.zone);
@@ -135,16 +172,15 @@ export class SnapshotStore {
     const { outcome, longestBlock } = await this.verify(bytes);
     let result: OfferResult;
     if (outcome.kind === 'image') {
-      result = this.swap(new ClusterZone(outcome.image));
+      result = this.swap(new ClusterZone(outcome.image), outcome.identity);
     } else if (outcome.kind === 'unchanged') {
       result = { result: 'unchanged', generation: outcome.generation };
     } else {
       result = { result: 'rejected', reason: REASONS[outcome.code ?? 'HF_SNAPSHOT_PARSE'] ?? 'rejected_other', message: outcome.message };
     }
-    this.metrics.snapshotLoads.inc({ source, result: result.result === 'rejected' ? result.reason : result.result });
-    if (result.result === 'rejected') {
-      this.log.warn({ source, reason: result.reason }, `snapshot rejected: ${result.message}`);
-    } else if (result.result === 'applied') {
+    if (result.result === 'rejected') return this.refuse(source, result.reason, result.message);
+    this.metrics.snapshotLoads.inc({ source, result: result.result });
+    if (result.result === 'applied') {
       const seconds = (performance.now() - received) / 1000;
       this.metrics.setApply(seconds, longestBlock / 1000, bytes.length);
       const zone = this.zone as ClusterZone;
@@ -152,6 +188,16 @@ export class SnapshotStore {
       if (source !== 'state') await this.persist(bytes);
     }
     return result;
+  }
+
+  /**
+   * Counts and logs a candidate refused before it could be offered (a body or
+   * file over the size limit, not read), the same way as one the store refuses.
+   */
+  refuse(source: SnapshotSource, reason: string, message: string): OfferResult {
+    this.metrics.snapshotLoads.inc({ source, result: reason });
+    this.log.warn({ source, reason }, `snapshot rejected: ${message}`);
+    return { result: 'rejected', reason, message };
   }
 
   /** The outcome, and the longest event-loop block (ms) seen meanwhile. */
@@ -163,6 +209,7 @@ export class SnapshotStore {
       allowUnsigned: this.options.allowUnsigned,
       ttl: this.options.zone.ttl,
       current: this.zone?.generation,
+      currentDigest: this.identity?.digest,
     };
     const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
     if (!gzip && bytes.length <= (this.options.inlineMaxBytes ?? INLINE_MAX_BYTES)) {
@@ -181,7 +228,7 @@ export class SnapshotStore {
   }
 
   /** Serves `zone` unless, by now, the zone served is as new. */
-  private swap(zone: ClusterZone): OfferResult {
+  private swap(zone: ClusterZone, identity: SnapshotIdentity): OfferResult {
     const current = this.zone?.generation;
     if (current !== undefined && zone.generation === current) return { result: 'unchanged', generation: current };
     if (current !== undefined && zone.generation < current) {
@@ -190,7 +237,9 @@ export class SnapshotStore {
     const previous = this.zone;
     const next = zone.ttl === this.options.zone.ttl ? zone : zone.withTtl(this.options.zone.ttl);
     this.zone = next;
+    this.identity = identity;
     this.metrics.setSnapshot(zone.generation, zone.createdAt, zone.stats.records);
+    this.metrics.setSigningKey(identity.keyId);
     if (previous) inheritInSlices(next, previous, () => this.zone, this.log);
     this.announce(next);
     return { result: 'applied', generation: zone.generation };
@@ -201,28 +250,53 @@ export class SnapshotStore {
     if (dir === undefined) return;
     try {
       await mkdir(dir, { recursive: true });
-      await writeFileAtomic(join(dir, STATE_FILE), bytes, 0o600);
+      await writeFileAtomic(join(dir, STATE_FILE), bytes, 0o600, this.owners?.id);
     } catch (error) {
       this.log.error({ err: error, stateDir: dir }, 'cannot persist snapshot to the state directory');
     }
   }
 
-  /** Loads the persisted snapshot, if any (at start, before the snapshot file). */
+  /**
+   * Loads the persisted snapshot, if any (at start, before the snapshot file),
+   * and starts removing the temporary files that writers killed mid-write left
+   * behind (in the background: telling a dead writer from a live one takes a
+   * second, see {@link StateOwners.liveIds}).
+   * One that does not verify any more (a key no longer trusted, a damaged file)
+   * is not served and is said so; the file stays until a new snapshot replaces it.
+   */
   async loadState(): Promise<OfferResult | undefined> {
     const dir = this.options.stateDir;
     if (dir === undefined) return undefined;
-    let bytes: Buffer;
+    this.cleaning = this.removeStrays(dir);
+    const file = join(dir, STATE_FILE);
+    let result: OfferResult;
     try {
-      bytes = await readFile(join(dir, STATE_FILE));
+      const read = await readFileUpTo(file, DEFAULT_LIMITS.maxInputBytes);
+      result = 'tooLarge' in read
+        ? this.refuse('state', 'rejected_too_large', `${file} is ${read.tooLarge} bytes, over the ${DEFAULT_LIMITS.maxInputBytes}-byte limit`)
+        : await this.offer(read.bytes, 'state');
     } catch (error) {
       if ((error as { code?: string }).code !== 'ENOENT') this.log.warn({ err: error, stateDir: dir }, 'cannot read persisted snapshot');
       return undefined;
     }
-    return this.offer(bytes, 'state');
+    if (result.result === 'rejected') {
+      this.log.warn(
+        { stateDir: dir, reason: result.reason },
+        `the persisted snapshot ${file} is not served (${result.message}); cluster names wait for a new snapshot from the publisher`,
+      );
+    }
+    return result;
+  }
+
+  private async removeStrays(dir: string): Promise<void> {
+    const live = await this.owners?.liveIds();
+    const strays = await removeStrayTemps(join(dir, STATE_FILE), (owner) => live?.has(owner) === true);
+    if (strays.length > 0) this.log.info({ stateDir: dir, removed: strays }, 'removed temporary files left by an interrupted write');
   }
 
   /** Ends the verification process (at shutdown); a candidate being verified ends rejected. */
   async close(): Promise<void> {
+    await this.cleaning;
     await this.verifier.close();
   }
 }

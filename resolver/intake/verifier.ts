@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ZoneImage } from '../zone/table.js';
 import { verifyCandidate } from './verify.js';
-import type { VerifyOutcome, VerifyRequest } from './verify.js';
+import type { SnapshotIdentity, VerifyOutcome, VerifyRequest } from './verify.js';
 import type { ImageHead, ProcessReply, ProcessRequest } from './verify-process.js';
 
 /**
@@ -55,6 +55,7 @@ interface Failure {
 /** A packed zone being received: the head, then the arrays piece by piece. */
 interface Assembly {
   readonly head: ImageHead;
+  readonly identity: SnapshotIdentity;
   readonly arrays: Uint8Array[];
   missing: number;
 }
@@ -146,7 +147,7 @@ export class Verifier {
       pending.settle(reply.outcome);
     } else if ('head' in reply) {
       const arrays = reply.head.lengths.map((length) => new Uint8Array(length));
-      pending.assembly = { head: reply.head, arrays, missing: arrays.reduce((n, a) => n + a.length, 0) };
+      pending.assembly = { head: reply.head, identity: reply.identity, arrays, missing: arrays.reduce((n, a) => n + a.length, 0) };
       if (pending.assembly.missing === 0) pending.settle(image(pending.assembly));
     } else if (pending.assembly) {
       pending.assembly.arrays[reply.array]?.set(reply.piece, reply.offset);
@@ -192,12 +193,13 @@ export class Verifier {
   }
 }
 
-function image({ head, arrays }: Assembly): { kind: 'image'; image: ZoneImage } {
+function image({ head, identity, arrays }: Assembly): { kind: 'image'; image: ZoneImage; identity: SnapshotIdentity } {
   const { lengths: _lengths, nodesSize, reverseSize, ...rest } = head;
   const [nodesSlots, nodesData, reverseSlots, reverseData] = arrays as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
   const slots = (bytes: Uint8Array) => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return {
     kind: 'image',
+    identity,
     image: { ...rest, nodes: { slots: slots(nodesSlots), data: nodesData, size: nodesSize }, reverse: { slots: slots(reverseSlots), data: reverseData, size: reverseSize } },
   };
 }

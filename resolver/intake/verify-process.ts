@@ -14,7 +14,7 @@ import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { ZoneImage } from '../zone/table.js';
 import { verifyCandidate } from './verify.js';
-import type { VerifyOutcome, VerifyRequest } from './verify.js';
+import type { SnapshotIdentity, VerifyOutcome, VerifyRequest } from './verify.js';
 
 /** A request: the candidate, with the trusted keys as SPKI PEM text. */
 export interface ProcessRequest {
@@ -29,7 +29,7 @@ export const ARRAYS = ['nodes.slots', 'nodes.data', 'reverse.slots', 'reverse.da
 export type ProcessReply =
   | { readonly ready: true }
   | { readonly id: number; readonly outcome: Exclude<VerifyOutcome, { kind: 'image' }> }
-  | { readonly id: number; readonly head: ImageHead }
+  | { readonly id: number; readonly head: ImageHead; readonly identity: SnapshotIdentity }
   | { readonly id: number; readonly array: number; readonly offset: number; readonly piece: Uint8Array };
 
 /** A packed zone without its arrays: those follow in pieces. */
@@ -65,10 +65,10 @@ function lowestPriority(): void {
   }
 }
 
-function sendImage(id: number, image: ZoneImage): void {
+function sendImage(id: number, image: ZoneImage, identity: SnapshotIdentity): void {
   const { nodes, reverse, ...rest } = image;
   const arrays: (Uint32Array | Uint8Array)[] = [nodes.slots, nodes.data, reverse.slots, reverse.data];
-  send({ id, head: { ...rest, lengths: arrays.map((a) => a.byteLength), nodesSize: nodes.size, reverseSize: reverse.size } satisfies ImageHead });
+  send({ id, head: { ...rest, lengths: arrays.map((a) => a.byteLength), nodesSize: nodes.size, reverseSize: reverse.size } satisfies ImageHead, identity });
   arrays.forEach((array, index) => {
     const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
     for (let offset = 0; offset < bytes.length; offset += PIECE_BYTES) {
@@ -82,7 +82,7 @@ lowestPriority();
 process.on('disconnect', () => process.exit(0));
 process.on('message', ({ id, request }: ProcessRequest) => {
   const outcome = verifyCandidate({ ...request, trustedKeys: request.trustedKeys.map((pem) => createPublicKey(pem)) });
-  if (outcome.kind === 'image') sendImage(id, outcome.image);
+  if (outcome.kind === 'image') sendImage(id, outcome.image, outcome.identity);
   else send({ id, outcome });
 });
 send({ ready: true });

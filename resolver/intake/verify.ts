@@ -4,9 +4,17 @@
  * serving thread (small snapshots) and in the verification process
  * (`verify-process.ts`): size and schema, trusted signature, cluster domain,
  * generation newer than the one served, then the zone, built and packed.
+ *
+ * A generation names one content: the same generation again is "unchanged"
+ * when its content is the same (whatever the key that signed it or the
+ * encoding it came in), and rejected as a conflict when it is not — a replay
+ * of an old generation number over new content, or two publishers that both
+ * think they are active, must not swap answers without a newer generation.
  */
+import { createHash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { HoldfastError, SnapshotError } from '../../common/errors.js';
+import { signingInput } from '../../snapshot/canonical.js';
 import { verifySignature } from '../../snapshot/sign.js';
 import { parseSnapshot } from '../../snapshot/validate.js';
 import { zoneRecords } from '../zone/records.js';
@@ -23,11 +31,21 @@ export interface VerifyRequest {
   readonly ttl: number;
   /** Generation served now; undefined before the first snapshot. */
   readonly current: number | undefined;
+  /** {@link SnapshotIdentity.digest} of the snapshot served now. */
+  readonly currentDigest: string | undefined;
+}
+
+/** What tells one snapshot's content and signer apart. */
+export interface SnapshotIdentity {
+  /** SHA-256 (hex) of the signing input: the same for the same content, however encoded or signed. */
+  readonly digest: string;
+  /** Key id of the trusted key that signed it; undefined for an unsigned snapshot (--allow-unsigned). */
+  readonly keyId: string | undefined;
 }
 
 /** What became of a candidate. `code` is a HoldfastError code, undefined for any other failure. */
 export type VerifyOutcome =
-  | { readonly kind: 'image'; readonly image: ZoneImage }
+  | { readonly kind: 'image'; readonly image: ZoneImage; readonly identity: SnapshotIdentity }
   | { readonly kind: 'unchanged'; readonly generation: number }
   | { readonly kind: 'error'; readonly code: string | undefined; readonly message: string };
 
@@ -35,17 +53,25 @@ export type VerifyOutcome =
 export function verifyCandidate(request: VerifyRequest): VerifyOutcome {
   try {
     const signed = parseSnapshot(request.bytes);
-    verifySignature(signed, request.trustedKeys, { allowUnsigned: request.allowUnsigned });
+    const input = signingInput(signed.snapshot);
+    const { keyId } = verifySignature(signed, request.trustedKeys, { allowUnsigned: request.allowUnsigned, signingInput: input });
+    const digest = createHash('sha256').update(input).digest('hex');
     const snapshot = signed.snapshot;
     if (snapshot.clusterDomain !== request.clusterDomain) {
       throw new SnapshotError('HF_SNAPSHOT_SCHEMA', `snapshot is for cluster domain ${snapshot.clusterDomain}, this resolver serves ${request.clusterDomain}`);
     }
     const current = request.current;
-    if (current !== undefined && snapshot.generation === current) return { kind: 'unchanged', generation: current };
+    if (current !== undefined && snapshot.generation === current) {
+      if (request.currentDigest === undefined || request.currentDigest === digest) return { kind: 'unchanged', generation: current };
+      throw new SnapshotError(
+        'HF_SNAPSHOT_CONFLICT',
+        `generation ${current} is served already with other content (sha256 ${request.currentDigest.slice(0, 12)}…, this one ${digest.slice(0, 12)}…): a generation is never reused; publish a newer one`,
+      );
+    }
     if (current !== undefined && snapshot.generation < current) {
       throw new SnapshotError('HF_SNAPSHOT_ROLLBACK', `generation ${snapshot.generation} is older than the current ${current}`);
     }
-    return { kind: 'image', image: packZone(zoneRecords(snapshot, { ttl: request.ttl })) };
+    return { kind: 'image', image: packZone(zoneRecords(snapshot, { ttl: request.ttl })), identity: { digest, keyId } };
   } catch (error) {
     return { kind: 'error', code: error instanceof HoldfastError ? error.code : undefined, message: error instanceof Error ? error.message : String(error) };
   }

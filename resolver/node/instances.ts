@@ -98,6 +98,43 @@ export class InstanceRegistry {
     return out;
   }
 
+  /**
+   * Ids of every instance on this state directory that is alive, whatever
+   * addresses it serves, this one included: files such an instance may be
+   * writing are not strays. Alive means its heartbeat moved within two beats
+   * (the records are read twice, that far apart), so an instance killed a
+   * moment ago — its record still fresh — is not taken for a live one.
+   */
+  async liveIds(): Promise<Set<string>> {
+    const before = await this.heartbeats();
+    await new Promise((resolve) => setTimeout(resolve, 2 * HEARTBEAT_MS).unref());
+    const after = await this.heartbeats();
+    const ids = new Set([this.id]);
+    for (const [id, beat] of after) if (before.get(id) !== beat) ids.add(id);
+    return ids;
+  }
+
+  /** updatedAt of every record, by instance id. */
+  private async heartbeats(): Promise<Map<string, number>> {
+    const beats = new Map<string, number>();
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return beats;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        const record = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as InstanceRecord;
+        beats.set(record.id, record.updatedAt);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return beats;
+  }
+
   /** Stops the heartbeat and removes this instance's record. */
   async close(): Promise<void> {
     clearInterval(this.timer);
