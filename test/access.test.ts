@@ -368,17 +368,21 @@ describe('--rate-limit (injected clock)', () => {
     expect((await r.counts()).clients).toBe(0);
   });
 
-  it('keeps at most its bound of clients, forgetting the least recently seen', () => {
+  it('keeps at most its bound of clients; a client that keeps sending is never forgotten', () => {
     const clock = new ManualClock();
-    const limiter = new RateLimiter({ qps: 1, burst: 1, slip: 0 }, clock, 3);
-    expect(['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((c) => limiter.check(c))).toEqual(['pass', 'pass', 'pass']);
-    expect(limiter.check('10.0.0.1')).toBe('drop'); // now the most recent
-    expect(limiter.check('10.0.0.4')).toBe('pass'); // 10.0.0.2 is forgotten
-    expect(limiter.size).toBe(3);
-    expect(limiter.check('10.0.0.1')).toBe('drop'); // remembered
-    expect(limiter.check('10.0.0.2')).toBe('pass'); // forgotten: a new bucket (10.0.0.3 goes)
-    expect(limiter.check('::ffff:10.0.0.4')).toBe('drop'); // the mapped form is the same client
-    expect(limiter.size).toBe(3);
+    const limiter = new RateLimiter({ qps: 1, burst: 1, slip: 0 }, clock, 8);
+    expect(limiter.check('10.0.0.1')).toBe('pass');
+    for (let i = 0; i < 1000; i++) {
+      // A flood of new (forged) sources between two queries of the noisy client.
+      expect(limiter.check(`192.0.2.${i % 250}:${i}`)).toBe('pass');
+      expect(limiter.check(i % 2 ? '10.0.0.1' : '::ffff:10.0.0.1')).toBe('drop'); // mapped: the same client
+      expect(limiter.size).toBeLessThanOrEqual(8);
+    }
+    // A client silent while as many others as the bound were seen is forgotten: a full bucket again.
+    expect(limiter.check('10.0.0.2')).toBe('pass');
+    expect(limiter.check('10.0.0.2')).toBe('drop');
+    for (let i = 0; i < 8; i++) limiter.check(`10.0.1.${i}`);
+    expect(limiter.check('10.0.0.2')).toBe('pass');
   });
 });
 

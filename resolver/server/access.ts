@@ -8,10 +8,12 @@
  * RFC 4291 §2.5.5.2, as a dual-stack socket reports them), are matched against
  * the IPv4 networks, and against IPv6 networks written in mapped form
  * (`::ffff:10.0.0.0/104`, taken as `10.0.0.0/8`); IPv6 clients against the IPv6
- * networks. Addresses are compared as 32-bit words, no allocation per check
- * for IPv4.
+ * networks. Addresses are compared as 32-bit words; the answers for the last
+ * few thousand IPv6 clients are remembered (`recent.ts`): parsing IPv6 text
+ * costs 1.5 µs, reading a dotted quad less than a lookup.
  */
 import { isIP } from 'node:net';
+import { RecentMap } from './recent.js';
 
 /** A network of an allow-list: its address masked to the prefix, as 32-bit words (1 for IPv4, 4 for IPv6). */
 export interface Network {
@@ -117,9 +119,8 @@ function contains(network: Network, address: Address): boolean {
 export class AllowList {
   private readonly v4: Network[];
   private readonly v6: Network[];
-  /** The last address checked and the answer: a client usually sends several queries in a row. */
-  private lastAddress = '';
-  private lastAllowed = false;
+  /** Answers for recent IPv6 clients. */
+  private readonly recent = new RecentMap<boolean>(4096);
 
   constructor(readonly networks: readonly Network[]) {
     this.v4 = networks.filter((n) => n.family === 4);
@@ -129,11 +130,13 @@ export class AllowList {
   /** Whether a client at `address` (as the socket reports it) may be answered; anything unparsable may not. */
   allows(address: string | undefined): boolean {
     if (address === undefined) return false;
-    if (address === this.lastAddress) return this.lastAllowed;
+    const v4 = ipv4Word(address);
+    if (v4 >= 0) return this.v4.some((n) => contains(n, { family: 4, words: [v4] }));
+    const known = this.recent.get(address);
+    if (known !== undefined) return known;
     const parsed = parseAddress(address);
     const allowed = parsed !== undefined && (parsed.family === 4 ? this.v4 : this.v6).some((n) => contains(n, parsed));
-    this.lastAddress = address;
-    this.lastAllowed = allowed;
+    this.recent.add(address, allowed);
     return allowed;
   }
 }

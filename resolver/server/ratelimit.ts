@@ -8,18 +8,19 @@
  * address is being forged retries over TCP, which is not limited (a TCP peer
  * cannot forge its address; the connection cap and timeouts bound it, `tcp.ts`).
  *
- * The table of clients is bounded ({@link RATE_LIMIT_CLIENTS}): a Map kept in
- * least-recently-seen order, the oldest client forgotten when a new one comes.
- * A noisy client is always recent, so forgetting it takes that many other
- * sources in between. Time comes from the injected clock (`clock.ts`).
+ * The table of clients is bounded ({@link RATE_LIMIT_CLIENTS}, `recent.ts`): a
+ * client is forgotten once half that many other sources were seen since it last
+ * sent. A noisy client is always recent; a flood of forged sources churns the
+ * table at O(1) per packet. Time comes from the injected clock (`clock.ts`).
  *
  * IPv4-mapped IPv6 addresses count as the IPv4 address. IPv6 clients are keyed
  * by full address, not by /64 as NSD does: the pods of a Kubernetes node share
  * one /64 (the node's pod CIDR), and each must have a bucket of its own.
  */
 import type { Clock } from '../clock.js';
+import { RecentMap } from './recent.js';
 
-/** Clients tracked at most; about 130 bytes each (`bench/ratelimit-memory.ts`), so 8.5 MB when full. */
+/** Clients tracked at most; about 130 bytes each with the address (`bench/access.ts`), so about 8 MiB when full. */
 export const RATE_LIMIT_CLIENTS = 65_536;
 
 /** Settings of the limit (`--rate-limit`, `--rate-limit-burst`, `--rate-limit-slip`). */
@@ -45,15 +46,15 @@ interface Bucket {
 
 /** Token buckets per client address, bounded in number. */
 export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
-  /** Clients forgotten to make room for new ones. */
-  evictions = 0;
+  private readonly buckets: RecentMap<Bucket>;
 
   constructor(
     private config: RateLimitConfig,
     private readonly clock: Clock,
-    private readonly maxClients = RATE_LIMIT_CLIENTS,
-  ) {}
+    maxClients = RATE_LIMIT_CLIENTS,
+  ) {
+    this.buckets = new RecentMap(maxClients);
+  }
 
   /** Clients tracked now. */
   get size(): number {
@@ -72,19 +73,13 @@ export class RateLimiter {
     const { qps, burst, slip } = this.config;
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
-      if (this.buckets.size >= this.maxClients) {
-        const oldest = this.buckets.keys().next().value as string;
-        this.buckets.delete(oldest);
-        this.evictions++;
-      }
       bucket = { tokens: burst, at: now, over: 0 };
+      this.buckets.add(key, bucket);
     } else {
-      this.buckets.delete(key); // re-inserted below: the Map's order is least recently seen first
       // A clock that steps back (the system clock may) adds nothing rather than taking tokens away.
       bucket.tokens = Math.min(burst, bucket.tokens + (Math.max(0, now - bucket.at) * qps) / 1000);
       bucket.at = now;
     }
-    this.buckets.set(key, bucket);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       bucket.over = 0;
