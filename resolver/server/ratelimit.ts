@@ -20,7 +20,7 @@
 import type { Clock } from '../clock.js';
 import { RecentMap } from './recent.js';
 
-/** Clients tracked at most; about 130 bytes each with the address (`bench/access.ts`), so about 8 MiB when full. */
+/** Clients tracked at most (per worker thread); 125-160 bytes each with the address (`bench/access.ts`), so 8-10 MiB when full. */
 export const RATE_LIMIT_CLIENTS = 65_536;
 
 /** Settings of the limit (`--rate-limit`, `--rate-limit-burst`, `--rate-limit-slip`). */
