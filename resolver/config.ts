@@ -18,6 +18,9 @@ import type { IptablesMode } from './node/iptables.js';
 import type { NodeSetupOptions } from './node/setup.js';
 import { formatHostPort, parseHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
+import { parseCidr } from './server/access.js';
+import type { Network } from './server/access.js';
+import type { RateLimitConfig } from './server/ratelimit.js';
 import { toDnsName } from './wire/name.js';
 import type { DnsName } from './wire/name.js';
 import { workerCount } from './workers/count.js';
@@ -61,6 +64,10 @@ export interface ResolverConfig {
   readonly reusePort: boolean;
   /** On SIGTERM, how long to keep serving while a successor on the same addresses starts. */
   readonly handoffTimeoutMs: number;
+  /** Client networks answered (--allow-from); empty: every client that reaches a listener. */
+  readonly allowFrom: readonly Network[];
+  /** Per-client UDP rate limit (--rate-limit); qps 0: off. */
+  readonly rateLimit: RateLimitConfig;
 }
 
 /** Settings of the forwarding cache (RFC 8767 serve-stale, RFC 2308 negative caching). */
@@ -136,6 +143,10 @@ export const OPTIONS = {
   iptables: { kind: 'string', default: 'auto', help: 'iptables backend: auto (the one the node uses), nft or legacy' },
   'reuse-port': { kind: 'boolean', default: true, help: 'bind listeners with SO_REUSEPORT so a new resolver can start beside this one (hitless restart); --no-reuse-port turns it off' },
   'handoff-timeout': { kind: 'string', default: '20s', help: 'on SIGTERM, while another resolver on the same --state-dir and addresses is starting, keep serving until it serves, at most this long' },
+  'allow-from': { kind: 'list', default: [], help: 'client network (CIDR, or an IP for one address) to answer; others get REFUSED (repeatable or comma-separated; default: every client that reaches --listen)' },
+  'rate-limit': { kind: 'string', default: '0', help: 'UDP queries per second per client IP, per worker thread; over it: dropped, or answered TC=1 (--rate-limit-slip); 0 turns it off' },
+  'rate-limit-burst': { kind: 'string', default: undefined, help: 'queries a client may send at once before --rate-limit applies (default: one second of --rate-limit)' },
+  'rate-limit-slip': { kind: 'string', default: '2', help: 'every Nth query over --rate-limit gets an empty TC=1 reply (the client retries over TCP, not limited) instead of none; 0: drop all' },
 } as const satisfies OptionTable;
 
 /** An option name. */
@@ -250,6 +261,18 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   if (setupInterface && localIps.length > 0 && dnsPorts.size !== 1) {
     o.problem('listen', `node-local mode needs the local IPs (or 0.0.0.0) on one --listen port, got ${dnsPorts.size === 0 ? 'none' : [...dnsPorts].join(', ')}`);
   }
+  const allowFrom: Network[] = [];
+  for (const text of list('allow-from').flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean)) {
+    const network = parseCidr(text);
+    if (typeof network === 'string') o.problem('allow-from', network);
+    else allowFrom.push(network);
+  }
+  const rateQps = integer('rate-limit', 0);
+  const rateLimit: RateLimitConfig = {
+    qps: rateQps,
+    burst: o.isSet('rate-limit-burst') ? integer('rate-limit-burst', 1) : Math.max(1, rateQps),
+    slip: integer('rate-limit-slip', 0),
+  };
   const nodeSetup: NodeSetupOptions | undefined = setupInterface
     ? {
         interfaceName,
@@ -305,6 +328,8 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     nodeSetup,
     reusePort: o.bool('reuse-port'),
     handoffTimeoutMs: duration('handoff-timeout', 0),
+    allowFrom,
+    rateLimit,
   };
   if (config.cache.minTtl > config.cache.maxTtl) problems.push(`--cache-min-ttl: larger than --cache-max-ttl`);
   if (config.cache.negativeMinTtl > config.cache.negativeMaxTtl) problems.push(`--negative-min-ttl: larger than --negative-max-ttl`);

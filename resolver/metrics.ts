@@ -10,7 +10,7 @@ import { CellHistogram, CounterCells } from './metric-cells.js';
 import { QTYPE_NAMES, RCODE_NAMES } from './wire/constants.js';
 
 /** Why a packet was dropped without a reply. */
-export type DropReason = 'short' | 'response' | 'overload';
+export type DropReason = 'short' | 'response' | 'overload' | 'ratelimit' | 'acl';
 
 /** Why the resolver closed a client TCP connection (`server/tcp.ts`). */
 export type TcpCloseReason = 'idle' | 'slow' | 'backpressure' | 'cap' | 'bad_length' | 'error';
@@ -48,6 +48,8 @@ export class ResolverMetrics {
   readonly requests: Counter<'transport' | 'qtype' | 'rcode'>;
   readonly duration: CellHistogram<'transport'>;
   readonly dropped: Counter<'transport' | 'reason'>;
+  readonly refused: Counter<'transport' | 'reason'>;
+  readonly rateLimitSlipped: Counter;
   readonly tcpConnections: Gauge;
   readonly tcpRejected: Counter;
   readonly tcpClosed: Counter<'reason'>;
@@ -75,6 +77,7 @@ export class ResolverMetrics {
   private readonly tcpBufferedSources = new Set<() => number>();
   private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0 });
   private snapshotCreatedAt: number | undefined;
+  private rateLimitClients: () => number = () => 0;
   /** Counted per query as plain numbers, handed to prom-client at scrape time (`metric-cells.ts`). */
   private readonly requestCells = new CounterCells<'transport' | 'qtype' | 'rcode'>(REQUEST_LABELS);
   private readonly hitCells = new CounterCells<'type'>(HIT_TYPES.map((type) => ({ type })));
@@ -105,9 +108,28 @@ export class ResolverMetrics {
     this.registry.registerMetric(this.duration as unknown as Metric);
     this.dropped = new Counter({
       name: 'holdfast_dns_dropped_total',
-      help: 'Packets dropped without a reply: shorter than a header, responses (QR=1), overload.',
+      help: 'Packets dropped without a reply: shorter than a header, responses (QR=1), overload, over the per-client rate limit (ratelimit), malformed from outside --allow-from (acl).',
       labelNames: ['transport', 'reason'],
       registers,
+    });
+    this.refused = new Counter({
+      name: 'holdfast_dns_refused_total',
+      help: 'Queries answered REFUSED by policy, by reason: acl (client outside --allow-from). Also counted in holdfast_dns_requests_total.',
+      labelNames: ['transport', 'reason'],
+      registers,
+    });
+    this.rateLimitSlipped = new Counter({
+      name: 'holdfast_dns_ratelimit_slipped_total',
+      help: 'UDP queries over the per-client rate limit answered with an empty TC=1 reply (every --rate-limit-slip-th) instead of dropped.',
+      registers,
+    });
+    new Gauge({
+      name: 'holdfast_dns_ratelimit_clients',
+      help: 'Client addresses the rate limiter tracks (bounded; summed over worker threads).',
+      registers,
+      collect() {
+        this.set(self.rateLimitClients());
+      },
     });
     this.tcpConnections = new Gauge({
       name: 'holdfast_dns_tcp_connections',
@@ -271,6 +293,11 @@ export class ResolverMetrics {
   /** Where the cache gauges read their values at scrape time. */
   setCacheState(provider: () => CacheState): void {
     this.cacheState = provider;
+  }
+
+  /** Where the rate-limiter gauge reads the number of tracked clients at scrape time. */
+  setRateLimitClients(provider: () => number): void {
+    this.rateLimitClients = provider;
   }
 
   /** Records the snapshot now being served. */

@@ -179,8 +179,8 @@ export class Resolver {
 
   /**
    * Applies a new configuration (SIGHUP). Upstreams, keys, TTL, log level, the
-   * snapshot file and the pull settings take effect; listen addresses need a
-   * restart and are reported.
+   * snapshot file, the pull settings, --allow-from and the rate limit take
+   * effect; listen addresses need a restart and are reported.
    */
   async reload(next: ResolverConfig): Promise<void> {
     const keys = await loadTrustedKeys(next.trustKeys);

@@ -17,9 +17,12 @@ import { Forwarder } from './forward/forwarder.js';
 import { ClusterZoneHandler } from './handlers/cluster.js';
 import type { ResolverMetrics } from './metrics.js';
 import { buildChain } from './pipeline.js';
+import { AllowList } from './server/access.js';
 import { formatHostPort } from './server/address.js';
 import type { HostPort } from './server/address.js';
 import { Dispatcher } from './server/dispatch.js';
+import type { ClientPolicy } from './server/dispatch.js';
+import { RateLimiter } from './server/ratelimit.js';
 import { TcpListener } from './server/tcp.js';
 import { UdpListener } from './server/udp.js';
 import { isSubdomain } from './wire/name.js';
@@ -43,7 +46,7 @@ export interface Serving {
   readonly addresses: readonly HostPort[];
   /** True while every listener is serving. */
   ready(): boolean;
-  /** Applies reloadable settings (SIGHUP): upstreams, timeouts, policy, cache settings, log level. */
+  /** Applies reloadable settings (SIGHUP): upstreams, timeouts, policy, cache settings, allow-list, rate limit, log level. */
   reload(next: ResolverConfig): void;
   /**
    * Stops accepting, lets queries in progress finish up to `graceMs`, closes. With
@@ -63,6 +66,8 @@ export class DnsService implements Serving {
   private readonly dispatcher: Dispatcher;
   private readonly udp: UdpListener[] = [];
   private readonly tcp: TcpListener[] = [];
+  /** Kept across reloads while the limit stays on, so a SIGHUP does not hand every client a full bucket. */
+  private rateLimiter: RateLimiter | undefined;
 
   constructor(
     private config: ResolverConfig,
@@ -78,7 +83,15 @@ export class DnsService implements Serving {
     const route = (query: Query) => (fallback && (isSubdomain(query.name, domain) || isReverseName(query.name)) ? fallback : this.forwarder);
     this.cache = new CacheHandler({ config: config.cache, clock: deps.clock, route, random: deps.random }, metrics, log.child({ part: 'cache' }));
     const chain = buildChain([new ClusterZoneHandler(deps.zone, domain, fallback !== undefined), this.cache]);
-    this.dispatcher = new Dispatcher(chain, metrics, log.child({ part: 'dns' }));
+    this.dispatcher = new Dispatcher(chain, metrics, log.child({ part: 'dns' }), this.clientPolicy(config));
+  }
+
+  /** The allow-list and rate limit of `config` (`server/access.ts`, `server/ratelimit.ts`). */
+  private clientPolicy(config: ResolverConfig): ClientPolicy {
+    if (config.rateLimit.qps === 0) this.rateLimiter = undefined;
+    else if (this.rateLimiter) this.rateLimiter.reconfigure(config.rateLimit);
+    else this.rateLimiter = new RateLimiter(config.rateLimit, this.deps.clock);
+    return { allow: config.allowFrom.length > 0 ? new AllowList(config.allowFrom) : undefined, rateLimit: this.rateLimiter };
   }
 
   /**
@@ -129,6 +142,7 @@ export class DnsService implements Serving {
     this.forwarder.reconfigure({ upstreams: next.upstreams, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
     this.fallback?.reconfigure({ upstreams: next.clusterFallback, timeoutMs: next.upstreamTimeoutMs, policy: next.upstreamPolicy });
     this.cache.reconfigure(next.cache);
+    this.dispatcher.reconfigure(this.clientPolicy(next));
     this.config = next;
   }
 

@@ -206,7 +206,7 @@ export class TcpListener {
   }
 
   private serve(c: Connection, message: Buffer): void {
-    const reply = this.dispatcher.handle(message, 'tcp');
+    const reply = this.dispatcher.handle(message, 'tcp', c.socket.remoteAddress);
     if (reply === undefined) return;
     if (!(reply instanceof Promise)) return this.write(c, reply);
     c.inflight++;

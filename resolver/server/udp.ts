@@ -57,7 +57,7 @@ export class UdpListener {
   }
 
   private onMessage(socket: Socket, msg: Buffer, host: string, port: number): void {
-    const reply = this.dispatcher.handle(msg, 'udp');
+    const reply = this.dispatcher.handle(msg, 'udp', host);
     if (this.draining) this.lastMessageAt = performance.now();
     if (reply === undefined) return;
     if (!(reply instanceof Promise)) {
