@@ -110,6 +110,7 @@ export class Resolver {
 
   private async startParts(): Promise<void> {
     const { config, log } = this;
+    for (const warning of config.warnings) log.warn(warning);
     if (config.stateDir !== undefined) {
       // Announced first, so a resolver being replaced sees its successor coming and waits for it.
       this.registry = new InstanceRegistry(config.stateDir, config.listen.map(formatHostPort).sort().join(','));
@@ -170,7 +171,7 @@ export class Resolver {
   private startPuller(config: ResolverConfig): void {
     if (config.snapshotUrls.length === 0) return;
     this.puller = new SnapshotPuller(
-      { urls: config.snapshotUrls, intervalMs: config.snapshotPullIntervalMs, timeoutMs: config.snapshotPullTimeoutMs },
+      { urls: config.snapshotUrls, intervalMs: config.snapshotPullIntervalMs, timeoutMs: config.snapshotPullTimeoutMs, ...(config.namespaces ? { namespaces: config.namespaces } : {}) },
       { store: this.store, clock: this.clock, random: this.random, metrics: this.metrics, log: this.log.child({ part: 'pull' }) },
     );
     this.puller.start();
@@ -183,6 +184,7 @@ export class Resolver {
    */
   async reload(next: ResolverConfig): Promise<void> {
     const keys = await loadTrustedKeys(next.trustKeys);
+    for (const warning of next.warnings) this.log.warn(warning);
     const same = (a: readonly HostPort[], b: readonly HostPort[]) => JSON.stringify(a) === JSON.stringify(b);
     if (!same(next.listen, this.config.listen) || !same([next.metricsListen], [this.config.metricsListen])) {
       this.log.warn('listen addresses changed in the configuration: they take effect at the next restart');
@@ -204,7 +206,7 @@ export class Resolver {
         await this.watchSnapshotFile(next.snapshotFile, next.snapshotPollMs);
       }
     }
-    const pull = (c: ResolverConfig) => JSON.stringify([c.snapshotUrls, c.snapshotPullIntervalMs, c.snapshotPullTimeoutMs]);
+    const pull = (c: ResolverConfig) => JSON.stringify([c.snapshotUrls, c.snapshotPullIntervalMs, c.snapshotPullTimeoutMs, c.namespaces]);
     if (pull(next) !== pull(this.config)) {
       await this.puller?.close();
       this.puller = undefined;
