@@ -91,8 +91,8 @@ export class Resolver {
 
   /**
    * Starts everything in order: operations endpoint (not ready), persisted
-   * snapshot, snapshot file, pulling (its first round is not waited for), DNS
-   * listeners, then ready.
+   * snapshot, snapshot file, receiver, DNS listeners, pulling (its first round
+   * is not waited for), then ready.
    */
   static async start(config: ResolverConfig, log: Logger, deps: { clock?: Clock; random?: () => number } = {}): Promise<Resolver> {
     const keys = await loadTrustedKeys(config.trustKeys);
@@ -142,7 +142,6 @@ export class Resolver {
     if (config.snapshotFile !== undefined) {
       await this.watchSnapshotFile(config.snapshotFile, config.snapshotPollMs);
     }
-    this.startPuller(config);
     if (config.receiverListen) {
       this.receiver = new SnapshotReceiver(this.store, log.child({ part: 'receiver' }));
       this.receiverAddress = await this.receiver.listen(config.receiverListen, config.reusePort);
@@ -151,6 +150,9 @@ export class Resolver {
 
     this.service = await startServing(config, { store: this.store, metrics: this.metrics, log, clock: this.clock, random: this.random });
     this.dnsAddresses.push(...this.service.addresses);
+    // Once the listeners are up: a publisher URL given by name may be resolved through
+    // this resolver itself (a sidecar whose pod's resolv.conf points at it).
+    this.startPuller(config);
     await this.nodeSetup?.activate();
     this.serving = true;
     this.metrics.ready.set(1);
