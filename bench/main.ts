@@ -3,14 +3,16 @@
  * Benches: `throughput` (cluster-zone queries per second, holdfast next to a bare
  * node:dgram server) and `snapshot` (build, sign, verify and apply a large
  * snapshot; memory; query stalls while it is applied) and `restart` (queries lost
- * while the resolver restarts under load, hand-over versus stop-start). Run without a name for
+ * while the resolver restarts under load, hand-over versus stop-start) and `sidecar` (memory of
+ * a resolver pulling a 1,000-service snapshot, to size deploy/sidecar). Run without a name for
  * all of them with default options.
  */
 import { restart } from './restart.js';
+import { sidecar } from './sidecar.js';
 import { snapshot } from './snapshot.js';
 import { throughput } from './throughput.js';
 
-const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput, snapshot, restart };
+const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput, snapshot, restart, sidecar };
 
 const [name, ...rest] = process.argv.slice(2);
 if (name === '--help' || name === '-h') {
