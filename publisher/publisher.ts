@@ -2,7 +2,8 @@
  * A running publisher: watches Services and EndpointSlices, builds a snapshot
  * (the builder of `holdfast snapshot build`) at most `debounce` after the first
  * change, signs it with a strictly increasing generation, and hands it out —
- * pushed to every target, served on GET /v1/snapshot for pullers.
+ * pushed to every target, served on GET /v1/snapshot for pullers, and, with
+ * `?namespaces=a,b`, as a signed view of those namespaces (`views.ts`).
  *
  * Generations: max(last + 1, the lease's recorded generation + 1, newest
  * generation a target reported + 1, current Unix time in ms). The generation
