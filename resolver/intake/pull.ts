@@ -119,7 +119,7 @@ export class SnapshotPuller {
 
   /** Starts the first round now, without waiting for it; later rounds follow on the clock. */
   start(): void {
-    this.deps.log.info({ urls: this.options.urls, intervalMs: this.options.intervalMs }, 'pulling snapshots');
+    this.deps.log.info({ urls: this.options.urls, intervalMs: this.options.intervalMs, namespaces: this.options.namespaces }, 'pulling snapshots');
     void this.pollNow();
   }
 
