@@ -4,17 +4,19 @@
  * node:dgram server) and `snapshot` (build, sign, verify and apply a large
  * snapshot; memory; query stalls while it is applied) and `restart` (queries lost
  * while the resolver restarts under load, hand-over versus stop-start) and `crash` (kill -9
- * while snapshots are written to the state directory; every restart must load a valid one) and
- * `bomb` (the resolver's memory while it refuses gzip bombs pushed to it).
+ * while snapshots are written to the state directory; every restart must load a valid one),
+ * `bomb` (the resolver's memory while it refuses gzip bombs pushed to it) and `sidecar` (memory
+ * of a resolver pulling a 1,000-service snapshot, to size deploy/sidecar).
  * Run without a name for all of them with default options.
  */
 import { bomb } from './bomb.js';
 import { crash } from './crash.js';
 import { restart } from './restart.js';
+import { sidecar } from './sidecar.js';
 import { snapshot } from './snapshot.js';
 import { throughput } from './throughput.js';
 
-const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput, snapshot, restart, crash, bomb };
+const benches: Record<string, (argv: string[]) => Promise<void>> = { throughput, snapshot, restart, crash, bomb, sidecar };
 
 const [name, ...rest] = process.argv.slice(2);
 if (name === '--help' || name === '-h') {

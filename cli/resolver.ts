@@ -6,7 +6,7 @@
 import { ConfigError } from '../common/errors.js';
 import { createLogger, flushLogger } from '../common/log.js';
 import { flagTable, optionsHelp } from '../common/options.js';
-import { loadConfig, OPTIONS } from '../resolver/config.js';
+import { loadConfig, OPTIONS, readResolvConf } from '../resolver/config.js';
 import type { ConfigSources } from '../resolver/config.js';
 import { Resolver } from '../resolver/resolver.js';
 import { parseFlags } from './args.js';
@@ -32,7 +32,10 @@ export const runResolver: Command = async (argv, io) => {
     return 0;
   }
   const flags = parsed.values as ConfigSources['flags'];
-  const config = loadConfig({ flags, env: process.env });
+  // Read once: a reload keeps the upstreams it names (see ConfigSources.resolvConf).
+  const resolvConf = readResolvConf();
+  const sources = { flags, env: process.env, ...(resolvConf === undefined ? {} : { resolvConf }) };
+  const config = loadConfig(sources);
   const log = createLogger(config.logLevel);
   const resolver = await Resolver.start(config, log);
 
@@ -49,7 +52,7 @@ export const runResolver: Command = async (argv, io) => {
     const onInt = () => shutdown('SIGINT');
     const onHup = () => {
       try {
-        const next = loadConfig({ flags, env: process.env });
+        const next = loadConfig(sources);
         resolver.reload(next).catch((error: unknown) => {
           log.error({ problems: error instanceof ConfigError ? error.problems : [String(error)] }, 'configuration reload failed; keeping the current one');
         });

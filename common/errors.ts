@@ -14,6 +14,7 @@ export type HoldfastErrorCode =
   | 'HF_SNAPSHOT_TOO_LARGE'
   | 'HF_SNAPSHOT_PARSE'
   | 'HF_SNAPSHOT_CONFLICT'
+  | 'HF_SNAPSHOT_VIEW'
   | 'HF_KEY'
   | 'HF_INPUT'
   | 'HF_LISTEN'
@@ -52,7 +53,7 @@ export class ConfigError extends HoldfastError {
 /** A snapshot that must not be applied. `code` says why (schema, signature, rollback, size, parse, a generation reused for other content). */
 export class SnapshotError extends HoldfastError {
   constructor(
-    code: 'HF_SNAPSHOT_SCHEMA' | 'HF_SNAPSHOT_SIGNATURE' | 'HF_SNAPSHOT_ROLLBACK' | 'HF_SNAPSHOT_TOO_LARGE' | 'HF_SNAPSHOT_PARSE' | 'HF_SNAPSHOT_CONFLICT',
+    code: 'HF_SNAPSHOT_SCHEMA' | 'HF_SNAPSHOT_SIGNATURE' | 'HF_SNAPSHOT_ROLLBACK' | 'HF_SNAPSHOT_TOO_LARGE' | 'HF_SNAPSHOT_PARSE' | 'HF_SNAPSHOT_CONFLICT' | 'HF_SNAPSHOT_VIEW',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -26,6 +26,9 @@ export class PublisherMetrics {
   readonly targets: Gauge<'source'>;
   readonly targetLag: Gauge<'target'>;
   readonly pulls: Counter<'result'>;
+  readonly filteredPulls: Counter<'result'>;
+  readonly viewBuilds: Counter;
+  readonly viewCacheEntries: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -112,8 +115,24 @@ export class PublisherMetrics {
     });
     this.pulls = new Counter({
       name: 'holdfast_publisher_pull_requests_total',
-      help: 'GET /v1/snapshot answers by status (200, 304, 503).',
+      help: 'GET /v1/snapshot answers by status (200, 304, 400, 503).',
       labelNames: ['result'],
+      registers,
+    });
+    this.filteredPulls = new Counter({
+      name: 'holdfast_publisher_filtered_pull_requests_total',
+      help: 'GET /v1/snapshot?namespaces=... answers by status (200, 304, 400, 503); also counted in holdfast_publisher_pull_requests_total.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.viewBuilds = new Counter({
+      name: 'holdfast_publisher_view_builds_total',
+      help: 'Namespace-filtered snapshots built and signed (a namespace set not in the cache for the current generation).',
+      registers,
+    });
+    this.viewCacheEntries = new Gauge({
+      name: 'holdfast_publisher_view_cache_entries',
+      help: 'Namespace-filtered snapshots of the current generation kept for pulling.',
       registers,
     });
   }

@@ -2,7 +2,8 @@
  * A running publisher: watches Services and EndpointSlices, builds a snapshot
  * (the builder of `holdfast snapshot build`) at most `debounce` after the first
  * change, signs it with a strictly increasing generation, and hands it out —
- * pushed to every target, served on GET /v1/snapshot for pullers.
+ * pushed to every target, served on GET /v1/snapshot for pullers, and, with
+ * `?namespaces=a,b`, as a signed view of those namespaces (`views.ts`).
  *
  * Generations: max(last + 1, the lease's recorded generation + 1, newest
  * generation a target reported + 1, current Unix time in ms). The generation
@@ -33,11 +34,14 @@ import { PublisherMetrics } from './metrics.js';
 import { Pusher } from './pusher.js';
 import { PublisherState } from './state.js';
 import { TargetSet } from './targets.js';
+import { requestedNamespaces, ViewCache } from './views.js';
 
 /** The snapshot being handed out. */
 interface Latest {
   readonly generation: number;
   readonly gzip: Buffer;
+  /** The snapshot itself, to cut views from (parsed from `gzip` on the first view asked for after a restart). */
+  snapshot?: SnapshotV1;
   /** Hash of the services, to skip builds that change nothing. */
   readonly contentHash: string;
   json?: Buffer;
@@ -65,6 +69,7 @@ export class Publisher {
   private readonly pusher: Pusher;
   private targets: TargetSet | undefined;
   private readonly state: PublisherState;
+  private readonly views: ViewCache;
 
   private constructor(
     private readonly config: PublisherConfig,
@@ -74,6 +79,7 @@ export class Publisher {
     private readonly log: Logger,
   ) {
     this.state = new PublisherState(config.stateDir, log.child({ part: 'state' }));
+    this.views = new ViewCache(key, metrics);
     const ilog = log.child({ part: 'informer' });
     this.informers = [
       new ResourceInformer(api, { resource: 'services', path: '/api/v1/services', kind: 'Service', apiVersion: 'v1' }, this.metrics, ilog, () => this.changed()),
@@ -220,7 +226,7 @@ export class Publisher {
     const json = Buffer.from(JSON.stringify(signSnapshot(snapshot, this.key)));
     const gzip = gzipSync(json);
     const seconds = (performance.now() - started) / 1000;
-    this.latest = { generation, gzip, json, contentHash: hash };
+    this.latest = { generation, gzip, json, contentHash: hash, snapshot };
     this.generation = generation;
     const endpoints = snapshot.services.reduce((n, s) => n + s.endpoints.length, 0);
     this.metrics.builds.inc({ result: 'built' });
@@ -237,28 +243,48 @@ export class Publisher {
     this.pusher.publish({ generation, gzip });
   }
 
-  /** GET /v1/snapshot: the latest snapshot, gzip when accepted, 304 for a matching If-None-Match. */
+  /**
+   * GET /v1/snapshot: the latest snapshot, gzip when accepted, 304 for a matching
+   * If-None-Match; with `?namespaces=a,b`, its view holding those namespaces only
+   * (`views.ts`), same generation and ETag; 400 for a bad query.
+   */
   private serve(req: IncomingMessage, res: ServerResponse, path: string): boolean {
     if (path !== '/v1/snapshot') return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return true;
     }
+    const asked = requestedNamespaces(new URL(req.url ?? '/', 'http://publisher').searchParams);
+    const count = (result: string) => {
+      this.metrics.pulls.inc({ result });
+      if (asked !== undefined) this.metrics.filteredPulls.inc({ result });
+    };
+    if (asked !== undefined && 'error' in asked) {
+      count('400');
+      res.writeHead(400, { 'content-type': 'application/json' }).end(`${JSON.stringify({ error: asked.error })}\n`);
+      return true;
+    }
     const latest = this.latest;
     if (!latest) {
-      this.metrics.pulls.inc({ result: '503' });
+      count('503');
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' }).end('{"error":"no snapshot built yet"}\n');
       return true;
     }
     const etag = `"${latest.generation}"`;
     if (req.headers['if-none-match'] === etag) {
-      this.metrics.pulls.inc({ result: '304' });
+      count('304');
       res.writeHead(304, { etag }).end();
       return true;
     }
-    this.metrics.pulls.inc({ result: '200' });
     const gzip = /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
-    const body = gzip ? latest.gzip : (latest.json ??= gunzipSync(latest.gzip));
+    let body: Buffer;
+    if (asked === undefined) {
+      body = gzip ? latest.gzip : (latest.json ??= gunzipSync(latest.gzip));
+    } else {
+      const view = this.views.get((latest.snapshot ??= parseSnapshot(latest.gzip).snapshot), asked);
+      body = gzip ? view.gzip : ViewCache.json(view);
+    }
+    count('200');
     res.writeHead(200, { etag, 'content-type': 'application/json', vary: 'accept-encoding', ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
     res.end(req.method === 'HEAD' ? undefined : body);
     return true;

@@ -7,11 +7,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { ConfigError } from '../common/errors.js';
 import { LOG_LEVELS } from '../common/log.js';
 import { OptionReader } from '../common/options.js';
 import type { OptionSources, OptionTable } from '../common/options.js';
 import { snapshotEndpoint } from '../common/url.js';
+import { namespaceList } from '../snapshot/view.js';
 import { isDnsName } from '../snapshot/names.js';
 import type { Upstream } from './forward/exchange.js';
 import type { IptablesMode } from './node/iptables.js';
@@ -54,6 +56,10 @@ export interface ResolverConfig {
   readonly receiverListen: HostPort | undefined;
   /** Publisher URLs polled for snapshots (normalised hrefs), tried in turn; empty: no pulling. */
   readonly snapshotUrls: readonly string[];
+  /** --namespaces: the view pulled (a canonical list, `snapshot/view.ts`); undefined: the whole cluster. */
+  readonly namespaces: readonly string[] | undefined;
+  /** Things worth a warning at start and reload that are not errors (an upstream dropped because it is this resolver). */
+  readonly warnings: readonly string[];
   /** Time between two pulls while they succeed (before ±20 % jitter). */
   readonly snapshotPullIntervalMs: number;
   /** Deadline of one pull request, body included. */
@@ -132,6 +138,7 @@ export const OPTIONS = {
   'prefetch-hits': { kind: 'string', default: '2', help: 'hits after which an entry is refreshed shortly before expiry (with jitter); 0 turns prefetch off' },
   'receiver-listen': { kind: 'string', default: undefined, help: 'ADDR:PORT accepting snapshot pushes (PUT /v1/snapshot)' },
   'snapshot-url': { kind: 'list', default: [], help: 'publisher URL to pull snapshots from (GET, If-None-Match; /v1/snapshot when no path); repeatable: tried in turn' },
+  namespaces: { kind: 'list', default: [], help: 'pull only these namespaces (?namespaces=a,b; comma-separated or repeatable): a filtered, still signed snapshot; names in other namespaces go to --cluster-fallback or --upstream' },
   'snapshot-pull-interval': { kind: 'string', default: '10s', help: 'time between pulls (±20% jitter; backs off up to 5m on failures)' },
   'snapshot-pull-timeout': { kind: 'string', default: '30s', help: 'deadline of one pull request, body included' },
   'coredns-compatible-metrics': { kind: 'boolean', default: false, help: 'also export coredns_* metric names so node-local-dns dashboards keep working' },
@@ -165,7 +172,43 @@ export function resolvConfNameservers(text: string): string[] {
 }
 
 /** Inputs to {@link loadConfig}; tests pass their own environment and resolv.conf. */
-export type ConfigSources = OptionSources;
+export interface ConfigSources extends OptionSources {
+  /**
+   * The text of /etc/resolv.conf as read when the resolver started: the CLI
+   * reads it once and passes it to every reload, so the upstreams taken from it
+   * are kept (a resolv.conf later pointed at this resolver must not become its
+   * upstream). Default: read the file now.
+   */
+  readonly resolvConf?: string;
+}
+
+/** /etc/resolv.conf's text, or undefined when it cannot be read. */
+export function readResolvConf(): string | undefined {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for 127.0.0.0/8 and ::1. */
+function isLoopback(host: string): boolean {
+  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * True when `upstream` is one of the resolver's own `listen` addresses, so
+ * asking it would loop: the same address and port, or a wildcard listener
+ * (0.0.0.0, ::) on that port and a loopback or local interface address.
+ */
+export function isOwnAddress(upstream: HostPort, listen: readonly HostPort[], localHosts: readonly string[]): boolean {
+  const host = upstream.host.toLowerCase();
+  return listen.some((l) => l.port === upstream.port && (l.host.toLowerCase() === host || ((l.host === '0.0.0.0' || l.host === '::') && (isLoopback(host) || localHosts.includes(host)))));
+}
+
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address.toLowerCase()));
+}
 
 /** Reads every source, validates, and returns the frozen config or throws a ConfigError listing every problem. */
 export function loadConfig(sources: ConfigSources): ResolverConfig {
@@ -191,12 +234,14 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   let upstreamTexts = list('upstream');
   let upstreamSource = o.source('upstream');
   if (upstreamTexts.length === 0) {
+    let text = sources.resolvConf;
     try {
-      upstreamTexts = resolvConfNameservers(read('/etc/resolv.conf'));
-      upstreamSource = '/etc/resolv.conf';
+      text ??= read('/etc/resolv.conf');
     } catch {
-      upstreamTexts = [];
+      text = undefined;
     }
+    upstreamTexts = text === undefined ? [] : resolvConfNameservers(text);
+    upstreamSource = '/etc/resolv.conf';
     if (upstreamTexts.length === 0) problems.push('--upstream: none given and /etc/resolv.conf names no nameserver');
   }
   const upstreamList = (texts: readonly string[], source: string): Upstream[] => {
@@ -209,8 +254,20 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     }
     return out;
   };
-  const upstreams = upstreamList(upstreamTexts, upstreamSource);
-  const clusterFallback = upstreamList(list('cluster-fallback'), o.source('cluster-fallback'));
+  // An upstream that is this resolver itself would loop (a pod whose resolv.conf points at its sidecar).
+  const warnings: string[] = [];
+  const localHosts = listen.some((l) => l.host === '0.0.0.0' || l.host === '::') ? interfaceAddresses() : [];
+  const notOwn = (all: Upstream[], source: string): Upstream[] => {
+    const kept = all.filter((u) => !isOwnAddress(u, listen, localHosts));
+    const dropped = all.filter((u) => !kept.includes(u)).map((u) => u.label);
+    if (dropped.length > 0 && kept.length > 0) warnings.push(`${source}: ${dropped.join(', ')} ${dropped.length === 1 ? 'is' : 'are'} this resolver's own listen address; not used as an upstream (it would loop)`);
+    if (dropped.length > 0 && kept.length === 0) {
+      problems.push(`${source}: ${dropped.join(', ')} ${dropped.length === 1 ? 'is' : 'are'} this resolver's own listen address, and no other upstream is left (asking itself would loop); give --upstream, e.g. the pod's original nameserver (the kube-dns ClusterIP)`);
+    }
+    return kept;
+  };
+  const upstreams = notOwn(upstreamList(upstreamTexts, upstreamSource), upstreamSource);
+  const clusterFallback = notOwn(upstreamList(list('cluster-fallback'), o.source('cluster-fallback')), o.source('cluster-fallback'));
   const upstreamPolicy = str('upstream-policy') ?? 'sequential';
   if (upstreamPolicy !== 'sequential' && upstreamPolicy !== 'fastest') {
     problems.push(`${o.source('upstream-policy')}: '${upstreamPolicy}' is not sequential or fastest`);
@@ -227,6 +284,14 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     const url = snapshotEndpoint(text, 'http://holdfast-publisher.kube-system:9255');
     if ('error' in url) o.problem('snapshot-url', url.error);
     else if (!snapshotUrls.includes(url.href)) snapshotUrls.push(url.href);
+  }
+  const namespaceTexts = list('namespaces').flatMap((text) => text.split(',')).map((text) => text.trim());
+  let namespaces: readonly string[] | undefined;
+  if (namespaceTexts.length > 0) {
+    const parsed = namespaceList(namespaceTexts);
+    if ('error' in parsed) o.problem('namespaces', parsed.error);
+    else namespaces = parsed.namespaces;
+    if (snapshotUrls.length === 0) o.problem('namespaces', 'filters pulled snapshots: it needs --snapshot-url');
   }
   if (trustKeys.length === 0 && !allowUnsigned && (snapshotFile !== undefined || str('state-dir') !== undefined || receiverText !== undefined || snapshotUrls.length > 0)) {
     problems.push('--trust-key: required to verify snapshots (or pass --allow-unsigned for a demo)');
@@ -323,6 +388,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     corednsCompatibleMetrics: o.bool('coredns-compatible-metrics'),
     receiverListen,
     snapshotUrls,
+    namespaces,
     snapshotPullIntervalMs: duration('snapshot-pull-interval', 100),
     snapshotPullTimeoutMs: duration('snapshot-pull-timeout', 10),
     nodeSetup,
@@ -330,6 +396,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     handoffTimeoutMs: duration('handoff-timeout', 0),
     allowFrom,
     rateLimit,
+    warnings,
   };
   if (config.cache.minTtl > config.cache.maxTtl) problems.push(`--cache-min-ttl: larger than --cache-max-ttl`);
   if (config.cache.negativeMinTtl > config.cache.negativeMaxTtl) problems.push(`--negative-min-ttl: larger than --negative-max-ttl`);

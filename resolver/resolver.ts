@@ -91,8 +91,8 @@ export class Resolver {
 
   /**
    * Starts everything in order: operations endpoint (not ready), persisted
-   * snapshot, snapshot file, pulling (its first round is not waited for), DNS
-   * listeners, then ready.
+   * snapshot, snapshot file, receiver, DNS listeners, pulling (its first round
+   * is not waited for), then ready.
    */
   static async start(config: ResolverConfig, log: Logger, deps: { clock?: Clock; random?: () => number } = {}): Promise<Resolver> {
     const keys = await loadTrustedKeys(config.trustKeys);
@@ -110,6 +110,7 @@ export class Resolver {
 
   private async startParts(): Promise<void> {
     const { config, log } = this;
+    for (const warning of config.warnings) log.warn(warning);
     if (config.stateDir !== undefined) {
       // Announced first, so a resolver being replaced sees its successor coming and waits for it.
       this.registry = new InstanceRegistry(config.stateDir, config.listen.map(formatHostPort).sort().join(','));
@@ -142,7 +143,6 @@ export class Resolver {
     if (config.snapshotFile !== undefined) {
       await this.watchSnapshotFile(config.snapshotFile, config.snapshotPollMs);
     }
-    this.startPuller(config);
     if (config.receiverListen) {
       this.receiver = new SnapshotReceiver(this.store, log.child({ part: 'receiver' }));
       this.receiverAddress = await this.receiver.listen(config.receiverListen, config.reusePort);
@@ -151,6 +151,9 @@ export class Resolver {
 
     this.service = await startServing(config, { store: this.store, metrics: this.metrics, log, clock: this.clock, random: this.random });
     this.dnsAddresses.push(...this.service.addresses);
+    // Once the listeners are up: a publisher URL given by name may be resolved through
+    // this resolver itself (a sidecar whose pod's resolv.conf points at it).
+    this.startPuller(config);
     await this.nodeSetup?.activate();
     this.serving = true;
     this.metrics.ready.set(1);
@@ -171,7 +174,7 @@ export class Resolver {
   private startPuller(config: ResolverConfig): void {
     if (config.snapshotUrls.length === 0) return;
     this.puller = new SnapshotPuller(
-      { urls: config.snapshotUrls, intervalMs: config.snapshotPullIntervalMs, timeoutMs: config.snapshotPullTimeoutMs },
+      { urls: config.snapshotUrls, intervalMs: config.snapshotPullIntervalMs, timeoutMs: config.snapshotPullTimeoutMs, ...(config.namespaces ? { namespaces: config.namespaces } : {}) },
       { store: this.store, clock: this.clock, random: this.random, metrics: this.metrics, log: this.log.child({ part: 'pull' }) },
     );
     this.puller.start();
@@ -184,6 +187,7 @@ export class Resolver {
    */
   async reload(next: ResolverConfig): Promise<void> {
     const keys = await loadTrustedKeys(next.trustKeys);
+    for (const warning of next.warnings) this.log.warn(warning);
     const same = (a: readonly HostPort[], b: readonly HostPort[]) => JSON.stringify(a) === JSON.stringify(b);
     if (!same(next.listen, this.config.listen) || !same([next.metricsListen], [this.config.metricsListen])) {
       this.log.warn('listen addresses changed in the configuration: they take effect at the next restart');
@@ -205,7 +209,7 @@ export class Resolver {
         await this.watchSnapshotFile(next.snapshotFile, next.snapshotPollMs);
       }
     }
-    const pull = (c: ResolverConfig) => JSON.stringify([c.snapshotUrls, c.snapshotPullIntervalMs, c.snapshotPullTimeoutMs]);
+    const pull = (c: ResolverConfig) => JSON.stringify([c.snapshotUrls, c.snapshotPullIntervalMs, c.snapshotPullTimeoutMs, c.namespaces]);
     if (pull(next) !== pull(this.config)) {
       await this.puller?.close();
       this.puller = undefined;

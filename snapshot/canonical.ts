@@ -76,16 +76,20 @@ function memberCount(value: object): number {
 const isInteger = (value: unknown): value is number => Number.isSafeInteger(value);
 
 function sortedSnapshot(value: unknown): SnapshotV1 | undefined {
-  if (!isPlain(value) || memberCount(value) !== 5) return undefined;
-  const { clusterDomain, createdAt, format, generation, services } = value;
+  if (!isPlain(value)) return undefined;
+  const { clusterDomain, createdAt, format, generation, namespaces, services } = value;
+  if (memberCount(value) !== (namespaces === undefined ? 5 : 6)) return undefined;
   if (typeof clusterDomain !== 'string' || typeof createdAt !== 'string' || typeof format !== 'string' || !isInteger(generation) || !Array.isArray(services)) return undefined;
+  const view = namespaces === undefined ? undefined : strings(namespaces);
+  if (namespaces !== undefined && view === undefined) return undefined;
   const copies: ServiceV1[] = new Array<ServiceV1>(services.length);
   for (let i = 0; i < services.length; i++) {
     const service = sortedService(services[i]);
     if (service === undefined) return undefined;
     copies[i] = service;
   }
-  return { clusterDomain, createdAt, format, generation, services: copies } as SnapshotV1;
+  // JSON.stringify leaves out `namespaces: undefined`, as the generic encoder does.
+  return { clusterDomain, createdAt, format, generation, namespaces: view, services: copies } as SnapshotV1;
 }
 
 function sortedService(value: unknown): ServiceV1 | undefined {

@@ -31,6 +31,8 @@ export interface SnapshotSummary {
   };
   readonly endpoints: { readonly total: number; readonly ready: number };
   readonly namespaces: number;
+  /** The namespaces a filtered snapshot was asked for (`?namespaces=`); absent for the whole cluster. */
+  readonly filter?: readonly string[];
   readonly signature: SignatureReport;
 }
 
@@ -75,6 +77,7 @@ export function summarizeSnapshot(signed: SignedSnapshot, signature: SignatureRe
     services: { total: s.services.length, byType, headless },
     endpoints: { total, ready },
     namespaces: namespaces.size,
+    ...(s.namespaces === undefined ? {} : { filter: s.namespaces }),
     signature,
   };
 }
@@ -88,7 +91,7 @@ export function formatSummary(summary: SnapshotSummary): string {
     `created at:     ${summary.createdAt} (${formatAge(summary.ageSeconds)})`,
     `services:       ${summary.services.total} (ClusterIP ${t.ClusterIP}, NodePort ${t.NodePort}, LoadBalancer ${t.LoadBalancer}, ExternalName ${t.ExternalName}; headless ${summary.services.headless})`,
     `endpoints:      ${summary.endpoints.total} (${summary.endpoints.ready} ready)`,
-    `namespaces:     ${summary.namespaces}`,
+    `namespaces:     ${summary.namespaces}${summary.filter ? ` (filtered to ${summary.filter.join(', ')})` : ''}`,
     `signature:      ${formatSignature(summary.signature)}`,
   ];
   return `${lines.join('\n')}\n`;

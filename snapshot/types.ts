@@ -80,6 +80,13 @@ export interface SnapshotV1 {
   readonly generation: number;
   /** RFC 3339 UTC creation time. */
   readonly createdAt: string;
+  /**
+   * Set on a namespace-filtered snapshot (`GET /v1/snapshot?namespaces=a,b`):
+   * the namespaces asked for, sorted, each once; `services` then holds services
+   * of these namespaces only. Absent: the whole cluster. Signed like the rest,
+   * so a resolver can tell which view of a generation it holds.
+   */
+  readonly namespaces?: readonly string[];
   /** Sorted by namespace, then name. */
   readonly services: readonly ServiceV1[];
 }

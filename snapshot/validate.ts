@@ -11,6 +11,7 @@ import { SnapshotError } from '../common/errors.js';
 import { isDnsLabel, isDnsName, isIpAddress, isRfc3339, show } from './names.js';
 import { conformsToV1 } from './conforms.js';
 import { MAX_CLUSTER_IPS, PROTOCOLS, SERVICE_TYPES, SNAPSHOT_FORMAT } from './types.js';
+import { MAX_VIEW_NAMESPACES } from './view.js';
 import type { SignedSnapshot } from './types.js';
 
 /** Size limits applied to a snapshot before and while it is read. */
@@ -196,7 +197,7 @@ function checkEnvelope(c: Checker, value: unknown, lim: SnapshotLimits): void {
       if (c.string('signature.value', val) && !/^[A-Za-z0-9+/]{86}==$/.test(val)) c.add('signature.value', 'is not a base64 Ed25519 signature (64 bytes)');
     }
   }
-  const snap = c.object('snapshot', env['snapshot'], ['format', 'clusterDomain', 'generation', 'createdAt', 'services']);
+  const snap = c.object('snapshot', env['snapshot'], ['format', 'clusterDomain', 'generation', 'createdAt', 'services'], ['namespaces']);
   if (!snap) return;
   if (snap['format'] !== SNAPSHOT_FORMAT) c.add('format', `${show(snap['format'])} is not "${SNAPSHOT_FORMAT}"`);
   const domain = snap['clusterDomain'];
@@ -207,6 +208,7 @@ function checkEnvelope(c: Checker, value: unknown, lim: SnapshotLimits): void {
   if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) c.add('generation', `${show(gen)} is not a non-negative safe integer`);
   const created = snap['createdAt'];
   if (c.string('createdAt', created) && !isRfc3339(created)) c.add('createdAt', `${show(created)} is not an RFC 3339 date-time`);
+  const view = snap['namespaces'] === undefined ? undefined : checkNamespaces(c, snap['namespaces']);
   const services = c.array('services', snap['services']);
   if (!services) return;
   if (services.length > lim.maxServices) {
@@ -226,12 +228,29 @@ function checkEnvelope(c: Checker, value: unknown, lim: SnapshotLimits): void {
       throw new SnapshotError('HF_SNAPSHOT_TOO_LARGE', `snapshot has more than ${lim.maxTotalEndpoints} endpoints in all`);
     }
     if (id === undefined || typeof ns !== 'string' || typeof name !== 'string') return;
+    if (view !== undefined && !view.has(ns)) c.add(`${path}.namespace`, `${show(ns)} is not among the snapshot's namespaces`);
     if (seen.has(id)) c.add(path, `duplicate service ${id}`);
     seen.add(id);
     const key = `${ns}\u0000${name}`;
     if (previous !== undefined && key < previous) c.add(path, 'services are not sorted by namespace, then name');
     previous = key;
   });
+}
+
+/**
+ * Checks the namespace list of a filtered snapshot: DNS labels, sorted, each
+ * once, at most {@link MAX_VIEW_NAMESPACES}. Returns the set (empty when it is not a list).
+ */
+function checkNamespaces(c: Checker, value: unknown): ReadonlySet<string> {
+  const list = c.array('namespaces', value) ?? [];
+  if (list.length === 0 || list.length > MAX_VIEW_NAMESPACES) c.add('namespaces', `${list.length} namespaces: a filtered snapshot names 1 to ${MAX_VIEW_NAMESPACES}`);
+  let previous: string | undefined;
+  list.slice(0, MAX_VIEW_NAMESPACES).forEach((ns, i) => {
+    c.label(`namespaces[${i}]`, ns, 'namespace');
+    if (typeof ns === 'string' && previous !== undefined && ns <= previous) c.add(`namespaces[${i}]`, 'namespaces are not sorted, each once');
+    if (typeof ns === 'string') previous = ns;
+  });
+  return new Set(list.filter((ns): ns is string => typeof ns === 'string'));
 }
 
 /** Checks one service; returns its endpoint count. */

@@ -478,3 +478,105 @@ describe('alerts and dashboard', async () => {
     expect((cm['data'] as Record<string, string>)['holdfast.json']).toBe(readFileSync(join(DEPLOY, 'grafana', 'holdfast.json'), 'utf8'));
   });
 });
+
+describe.skipIf(!HAVE_KUBECTL)('the sidecar example (deploy/sidecar)', () => {
+  const SIDECAR = join(DEPLOY, 'sidecar');
+  const sidecarReadme = readFileSync(join(SIDECAR, 'README.md'), 'utf8');
+  const holdfast = (objs: KubeObject[]): Container => {
+    const init = (podSpec(find(objs, 'Deployment', 'web'))['initContainers'] ?? []) as Container[];
+    const found = init.find((c) => c.name === 'holdfast');
+    if (!found) throw new Error('no holdfast initContainer');
+    return found;
+  };
+  /** The pod's /etc/resolv.conf, as kubelet writes it from dnsConfig. */
+  const podResolvConf = (objs: KubeObject[]) => {
+    const dns = podSpec(find(objs, 'Deployment', 'web'))['dnsConfig'] as { nameservers: string[]; searches: string[]; options: { name: string; value: string }[] };
+    return `${dns.nameservers.map((n) => `nameserver ${n}`).join('\n')}\nsearch ${dns.searches.join(' ')}\noptions ${dns.options.map((o) => `${o.name}:${o.value}`).join(' ')}\n`;
+  };
+  /** The sidecar's configuration as the real loader reads it in the pod (its resolv.conf included). */
+  const sidecarConfig = (objs: KubeObject[]): ResolverConfig => {
+    const container = holdfast(objs);
+    const { values } = parseFlags((container.args ?? []).slice(1), flagTable(OPTIONS));
+    const file = (find(objs, 'ConfigMap', 'holdfast-sidecar')['data'] as Record<string, string>)['config.yaml'] ?? '';
+    const mount = container.volumeMounts?.find((m) => m.name === 'holdfast-config');
+    const files: Record<string, string> = { [`${mount?.mountPath}/config.yaml`]: file, '/etc/resolv.conf': podResolvConf(objs) };
+    const readFile = (path: string) => {
+      const text = files[path];
+      if (text === undefined) throw new Error(`ENOENT: ${path}`);
+      return text;
+    };
+    return loadConfig({ flags: values as Record<string, string>, env: containerEnvironment(container, {}, {}).env, readFile });
+  };
+
+  it('renders, and every object is valid for every Kubernetes version tested', async () => {
+    const objs = await render(SIDECAR);
+    expect(objs.map((o) => `${o.kind}/${o.metadata.namespace}`).sort()).toEqual(['ConfigMap/app', 'Deployment/app']);
+    for (const schema of SCHEMAS) expect(objs.flatMap((o) => schemaErrors(o, schema)), schema.kubernetes).toEqual([]);
+  });
+
+  it('holdfast is a native sidecar the application waits for, answering the pod DNS on the address it points at', async () => {
+    const objs = await render(SIDECAR);
+    const spec = podSpec(find(objs, 'Deployment', 'web'));
+    const c = holdfast(objs);
+    const [command, ...flags] = c.args ?? [];
+    expect(command).toBe('resolver');
+    expect(() => parseFlags(flags, flagTable(OPTIONS))).not.toThrow();
+    expect(c['restartPolicy']).toBe('Always');
+    const config = sidecarConfig(objs);
+    expect(config.metricsListen.host).toBe('0.0.0.0');
+    for (const probe of ['startupProbe', 'readinessProbe']) expect((c[probe] as { httpGet: { path: string; port: number } }).httpGet).toEqual({ path: '/readyz', port: config.metricsListen.port });
+    // The pod's resolv.conf names the sidecar, with a ClusterFirst pod's search path and ndots.
+    const namespace = find(objs, 'Deployment', 'web').metadata.namespace ?? '';
+    expect(spec['dnsPolicy']).toBe('None');
+    expect(podResolvConf(objs)).toBe(`nameserver 127.0.0.1\nsearch ${namespace}.svc.${config.clusterDomain} svc.${config.clusterDomain} ${config.clusterDomain}\noptions ndots:5\n`);
+    expect(config.listen).toContainEqual({ host: '127.0.0.1', port: 53 });
+    // Its upstream is kube-dns, never itself; the pod's own namespace is in its view.
+    expect(config.upstreams.map((u) => u.label)).toEqual(['10.96.0.10:53']);
+    expect(config.clusterFallback.map((u) => u.label)).toEqual(['10.96.0.10:53']);
+    expect(config.warnings).toEqual([]);
+    expect(config.namespaces).toContain(namespace);
+  });
+
+  it('runs non-root with no capability, port 53 allowed by the pod sysctl; state in an emptyDir; key from the trust ConfigMap', async () => {
+    const objs = await render(SIDECAR);
+    const deployment = find(objs, 'Deployment', 'web');
+    const c = holdfast(objs);
+    expect(c.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    const config = sidecarConfig(objs);
+    const sysctls = (podSpec(deployment)['securityContext'] as { sysctls: { name: string; value: string }[] }).sysctls;
+    const start = Number(sysctls.find((s) => s.name === 'net.ipv4.ip_unprivileged_port_start')?.value);
+    expect(start).toBeLessThanOrEqual(Math.min(...config.listen.map((l) => l.port), config.metricsListen.port));
+    const mounts = Object.fromEntries((c.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
+    expect(volume(deployment, mounts[config.stateDir ?? ''] ?? '')['emptyDir']).toBeDefined();
+    const [trust] = config.trustKeys;
+    const trustMount = (c.volumeMounts ?? []).find((m) => trust?.startsWith(`${m.mountPath}/`));
+    expect(volume(deployment, trustMount?.name ?? '')['configMap']).toEqual({ name: 'holdfast-trust' });
+    const resources = c['resources'] as { requests: { memory: string }; limits: { memory: string; cpu?: string } };
+    const mi = (text: string) => Number(/^(\d+)Mi$/.exec(text)?.[1]);
+    expect(mi(resources.limits.memory)).toBeGreaterThan(mi(resources.requests.memory));
+    expect(resources.limits.cpu).toBeUndefined();
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(c['image']).toBe(`holdfast:${version}`);
+  });
+
+  it('pulls from the publisher Service of deploy/, on its port', async () => {
+    const config = sidecarConfig(await render(SIDECAR));
+    const publisher = find(objects(), 'Service', 'holdfast-publisher');
+    const port = (publisher['spec'] as { ports: { port: number }[] }).ports[0]?.port;
+    expect(config.snapshotUrls).toEqual([`http://${publisher.metadata.name}.${publisher.metadata.namespace}.svc.${config.clusterDomain}:${port}/v1/snapshot`]);
+  });
+
+  it('"Make it yours" in its README gives a valid pod for another namespace, views and kube-dns', async () => {
+    const dir = join(tmp, 'sidecar-own');
+    cpSync(DEPLOY, join(dir, 'deploy'), { recursive: true });
+    execFileSync('sh', ['-e', '-c', taggedBlock(sidecarReadme, 'sidecar-own')], { cwd: dir });
+    const objs = await render(join(dir, 'deploy', 'sidecar'));
+    for (const schema of SCHEMAS) expect(objs.flatMap((o) => schemaErrors(o, schema))).toEqual([]);
+    expect(objs.map((o) => o.metadata.namespace)).toEqual(['shop', 'shop']);
+    expect(podResolvConf(objs)).toContain('search shop.svc.cluster.local svc.cluster.local cluster.local\n');
+    const config = sidecarConfig(objs);
+    expect(config.namespaces).toEqual(['payments', 'shop']);
+    expect(config.upstreams.map((u) => u.label)).toEqual(['10.100.0.10:53']);
+    expect(JSON.stringify(config)).not.toContain('10.96.0.10');
+  });
+});

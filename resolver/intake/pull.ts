@@ -7,6 +7,10 @@
  * one gives a snapshot the store takes (applied or unchanged) or a 304; the
  * others are not asked in that round. Each request carries
  * `If-None-Match: "<generation being served>"`, whatever source that came from.
+ * With --namespaces, each request asks for that view (`?namespaces=a,b`), and
+ * only that view is taken (`verify.ts`); while another view is served, the
+ * request carries no If-None-Match, so the view asked for comes even when the
+ * publisher's generation has not moved.
  * Rounds follow each other every --snapshot-pull-interval with ±20 % jitter;
  * after a failed round (no URL answered usefully) the delay doubles per failed
  * round in a row, up to 5 minutes (or the interval, when longer), still with
@@ -25,6 +29,7 @@ import { fetchSnapshot } from './pull-fetch.js';
 import type { PullErrorReason, PullFailure } from './pull-fetch.js';
 import { DEFAULT_MAX_BODY } from './receiver.js';
 import type { SnapshotStore } from './store.js';
+import { viewKey } from '../../snapshot/view.js';
 
 /** Longest delay between rounds while failing, unless the interval itself is longer. */
 export const MAX_BACKOFF_MS = 5 * 60_000;
@@ -68,6 +73,11 @@ export interface PullOptions {
   readonly timeoutMs: number;
   /** Largest body read; defaults to the receiver's limit. */
   readonly maxBody?: number;
+  /**
+   * --namespaces: asked for as `?namespaces=a,b` (a canonical list, `snapshot/view.ts`);
+   * only that view is accepted. Undefined: the whole cluster.
+   */
+  readonly namespaces?: readonly string[];
 }
 
 /** What a puller uses; the clock and random source are injected so tests drive the schedule. */
@@ -109,7 +119,7 @@ export class SnapshotPuller {
 
   /** Starts the first round now, without waiting for it; later rounds follow on the clock. */
   start(): void {
-    this.deps.log.info({ urls: this.options.urls, intervalMs: this.options.intervalMs }, 'pulling snapshots');
+    this.deps.log.info({ urls: this.options.urls, intervalMs: this.options.intervalMs, namespaces: this.options.namespaces }, 'pulling snapshots');
     void this.pollNow();
   }
 
@@ -165,8 +175,13 @@ export class SnapshotPuller {
   }
 
   private async pullOne(url: string): Promise<RoundResult> {
-    const response = await fetchSnapshot(new URL(url), {
-      generation: this.deps.store.current()?.generation,
+    const { store } = this.deps;
+    const view = viewKey(this.options.namespaces);
+    const target = new URL(url);
+    if (view !== '') target.searchParams.set('namespaces', view);
+    const response = await fetchSnapshot(target, {
+      // While another view is served (--namespaces changed), the generation alone would get a 304.
+      generation: store.currentView() === view ? store.current()?.generation : undefined,
       timeoutMs: this.options.timeoutMs,
       maxBody: this.options.maxBody ?? DEFAULT_MAX_BODY,
       clock: this.deps.clock,
@@ -178,7 +193,7 @@ export class SnapshotPuller {
       return this.state(url, 'behind', 'unchanged', true, `it serves generation ${response.generation}, older than the one served here; not downloaded`);
     }
     if (response.kind === 'error') return this.failed(url, response);
-    const outcome = await this.deps.store.offer(response.bytes, 'pull');
+    const outcome = await store.offer(response.bytes, 'pull', view);
     // The store logs and counts its own rejections; here they only count as a failed pull.
     if (outcome.result === 'rejected') return this.state(url, `rejected: ${outcome.reason}`, 'failed', false);
     return this.state(url, 'ok', outcome.result === 'applied' ? 'updated' : 'unchanged');

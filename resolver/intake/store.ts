@@ -29,6 +29,7 @@ import type { ResolverMetrics } from '../metrics.js';
 import type { DnsName } from '../wire/name.js';
 import type { ZoneOptions } from '../zone/records.js';
 import { inheritInSlices } from '../zone/inherit.js';
+import { viewKey } from '../../snapshot/view.js';
 import { ClusterZone } from '../zone/zone.js';
 import { Verifier } from './verifier.js';
 import { verifyCandidate } from './verify.js';
@@ -91,6 +92,7 @@ const REASONS: Record<string, string> = {
   HF_SNAPSHOT_SIGNATURE: 'rejected_signature',
   HF_SNAPSHOT_ROLLBACK: 'rejected_rollback',
   HF_SNAPSHOT_CONFLICT: 'rejected_conflict',
+  HF_SNAPSHOT_VIEW: 'rejected_namespaces',
 };
 
 /** Holds the zone being served. */
@@ -132,6 +134,11 @@ export class SnapshotStore {
     this.owners = owners;
   }
 
+  /** `viewKey` of the snapshot served ('' for the whole cluster), or undefined before the first. */
+  currentView(): string | undefined {
+    return this.zone && viewKey(this.zone.image.namespaces);
+  }
+
   /** Calls `listener` with every zone that becomes the one served from now on. */
   onZone(listener: (zone: ClusterZone) => void): void {
     this.zoneListeners.push(listener);
@@ -160,19 +167,23 @@ export class SnapshotStore {
     }
   }
 
-  /** Verifies `bytes` and applies them when they are a newer snapshot. Never throws. */
-  offer(bytes: Buffer, source: SnapshotSource): Promise<OfferResult> {
+  /**
+   * Verifies `bytes` and applies them when they are a newer snapshot. With
+   * `wantedView` (pulls: the `viewKey` of --namespaces, '' without), only that
+   * view is accepted, and it replaces another view of the same generation. Never throws.
+   */
+  offer(bytes: Buffer, source: SnapshotSource, wantedView?: string): Promise<OfferResult> {
     const received = performance.now();
-    const done = this.queue.then(() => this.take(bytes, source, received));
+    const done = this.queue.then(() => this.take(bytes, source, received, wantedView));
     this.queue = done.catch(() => undefined); // take() does not throw; if it did, the next offer still runs
     return done;
   }
 
-  private async take(bytes: Buffer, source: SnapshotSource, received: number): Promise<OfferResult> {
-    const { outcome, longestBlock } = await this.verify(bytes);
+  private async take(bytes: Buffer, source: SnapshotSource, received: number, wantedView: string | undefined): Promise<OfferResult> {
+    const { outcome, longestBlock } = await this.verify(bytes, wantedView);
     let result: OfferResult;
     if (outcome.kind === 'image') {
-      result = this.swap(new ClusterZone(outcome.image), outcome.identity);
+      result = this.swap(new ClusterZone(outcome.image), outcome.identity, wantedView !== undefined);
     } else if (outcome.kind === 'unchanged') {
       result = { result: 'unchanged', generation: outcome.generation };
     } else {
@@ -201,8 +212,10 @@ export class SnapshotStore {
   }
 
   /** The outcome, and the longest event-loop block (ms) seen meanwhile. */
-  private async verify(bytes: Buffer): Promise<{ outcome: VerifyOutcome; longestBlock: number }> {
+  private async verify(bytes: Buffer, wantedView: string | undefined): Promise<{ outcome: VerifyOutcome; longestBlock: number }> {
     const request: VerifyRequest = {
+      ...(wantedView === undefined ? {} : { wantedView }),
+      currentView: this.currentView(),
       bytes,
       clusterDomain: this.options.clusterDomain,
       trustedKeys: this.options.trustedKeys,
@@ -227,10 +240,14 @@ export class SnapshotStore {
     }
   }
 
-  /** Serves `zone` unless, by now, the zone served is as new. */
-  private swap(zone: ClusterZone, identity: SnapshotIdentity): OfferResult {
+  /**
+   * Serves `zone` unless, by now, the zone served is as new (and, with
+   * `viewSwitch`, the same view: another view of the same generation is replaced).
+   */
+  private swap(zone: ClusterZone, identity: SnapshotIdentity, viewSwitch: boolean): OfferResult {
     const current = this.zone?.generation;
-    if (current !== undefined && zone.generation === current) return { result: 'unchanged', generation: current };
+    const sameView = viewKey(zone.image.namespaces) === viewKey(this.zone?.image.namespaces);
+    if (current !== undefined && zone.generation === current && (sameView || !viewSwitch)) return { result: 'unchanged', generation: current };
     if (current !== undefined && zone.generation < current) {
       return { result: 'rejected', reason: 'rejected_rollback', message: `generation ${zone.generation} is older than the current ${current}` };
     }

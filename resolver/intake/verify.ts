@@ -10,6 +10,13 @@
  * encoding it came in), and rejected as a conflict when it is not — a replay
  * of an old generation number over new content, or two publishers that both
  * think they are active, must not swap answers without a newer generation.
+ *
+ * A pull with `--namespaces` wants one view (`snapshot/view.ts`): a candidate
+ * holding anything else (the whole cluster from a publisher that ignored the
+ * filter, another namespace list) is refused. A view carries the generation of
+ * the snapshot it was cut from, so the view asked for replaces another view of
+ * the same generation (a resolver whose --namespaces changed) instead of
+ * counting as "unchanged".
  */
 import { createHash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -17,6 +24,7 @@ import { HoldfastError, SnapshotError } from '../../common/errors.js';
 import { signingInput } from '../../snapshot/canonical.js';
 import { verifySignature } from '../../snapshot/sign.js';
 import { parseSnapshot } from '../../snapshot/validate.js';
+import { viewKey } from '../../snapshot/view.js';
 import { zoneRecords } from '../zone/records.js';
 import { packZone } from '../zone/table.js';
 import type { ZoneImage } from '../zone/table.js';
@@ -31,6 +39,10 @@ export interface VerifyRequest {
   readonly ttl: number;
   /** Generation served now; undefined before the first snapshot. */
   readonly current: number | undefined;
+  /** `viewKey` of the snapshot served now ('' for the whole cluster). */
+  readonly currentView?: string | undefined;
+  /** `viewKey` of the namespaces a pull asked for; undefined: any snapshot will do. */
+  readonly wantedView?: string;
   /** {@link SnapshotIdentity.digest} of the snapshot served now. */
   readonly currentDigest: string | undefined;
 }
@@ -60,8 +72,17 @@ export function verifyCandidate(request: VerifyRequest): VerifyOutcome {
     if (snapshot.clusterDomain !== request.clusterDomain) {
       throw new SnapshotError('HF_SNAPSHOT_SCHEMA', `snapshot is for cluster domain ${snapshot.clusterDomain}, this resolver serves ${request.clusterDomain}`);
     }
+    const view = viewKey(snapshot.namespaces);
+    const wanted = request.wantedView;
+    if (wanted !== undefined && view !== wanted) {
+      throw new SnapshotError(
+        'HF_SNAPSHOT_VIEW',
+        `snapshot holds ${view === '' ? 'every namespace' : `namespaces ${view}`}, not the namespaces asked for (${wanted}); a publisher that ignores ?namespaces= is older than this resolver`,
+      );
+    }
     const current = request.current;
-    if (current !== undefined && snapshot.generation === current) {
+    const otherView = wanted !== undefined && request.currentView !== wanted;
+    if (current !== undefined && snapshot.generation === current && !otherView) {
       if (request.currentDigest === undefined || request.currentDigest === digest) return { kind: 'unchanged', generation: current };
       throw new SnapshotError(
         'HF_SNAPSHOT_CONFLICT',

@@ -50,6 +50,8 @@ export interface ZoneRecords {
   readonly reverse: ZoneNodes;
   readonly soa: ResourceRecord;
   readonly stats: ZoneStats;
+  /** The namespaces of a filtered snapshot (`SnapshotV1.namespaces`); undefined: the whole cluster. */
+  readonly namespaces?: readonly string[];
 }
 
 /** Spec version served at `dns-version.<zone>` (§2.3). */
@@ -184,14 +186,14 @@ export class ZoneBuilder {
   private readonly soa: ResourceRecord;
   private readonly apex: string;
   private readonly ttl: number;
-  private readonly meta: { readonly generation: number; readonly createdAt: string };
+  private readonly meta: { readonly generation: number; readonly createdAt: string; readonly namespaces?: readonly string[] };
 
-  constructor(snapshot: Pick<SnapshotV1, 'clusterDomain' | 'generation' | 'createdAt'>, options: ZoneOptions) {
+  constructor(snapshot: Pick<SnapshotV1, 'clusterDomain' | 'generation' | 'createdAt' | 'namespaces'>, options: ZoneOptions) {
     this.apex = snapshot.clusterDomain;
     this.ttl = options.ttl;
     this.zone = new NodeSet(this.apex);
     this.soa = soaRecord(this.apex, snapshot.generation, this.ttl);
-    this.meta = { generation: snapshot.generation, createdAt: snapshot.createdAt };
+    this.meta = { generation: snapshot.generation, createdAt: snapshot.createdAt, ...(snapshot.namespaces ? { namespaces: [...snapshot.namespaces] } : {}) };
     this.zone.add(this.apex, this.ttl, this.soa.data);
     this.zone.add(this.apex, this.ttl, { type: 'NS', target: `ns.dns.${this.apex}` });
     this.zone.add(`dns-version.${this.apex}`, this.ttl, { type: 'TXT', texts: [SCHEMA_VERSION] });

@@ -43,6 +43,8 @@ export interface ZoneImage {
   readonly reverse: PackedNodes;
   /** Owner and target of every CNAME (ExternalName services), looked up on each query. */
   readonly aliases: readonly (readonly [string, string])[];
+  /** The namespaces of a filtered snapshot; undefined: the whole cluster. */
+  readonly namespaces?: readonly string[];
 }
 
 /** Packs the records a `ZoneBuilder` made. */
@@ -52,8 +54,8 @@ export function packZone(records: ZoneRecords): ZoneImage {
     const data = sets.get(RRType.CNAME)?.[0]?.data;
     if (data?.type === 'CNAME') aliases.push([name, data.target]);
   }
-  const { apex, generation, createdAt, ttl, stats } = records;
-  return { apex, generation, createdAt, ttl, stats, nodes: packNodes(records.nodes), reverse: packNodes(records.reverse), aliases };
+  const { apex, generation, createdAt, ttl, stats, namespaces } = records;
+  return { apex, generation, createdAt, ttl, stats, nodes: packNodes(records.nodes), reverse: packNodes(records.reverse), aliases, ...(namespaces ? { namespaces } : {}) };
 }
 
 /** The ArrayBuffers of `image`, to transfer rather than copy with postMessage. */

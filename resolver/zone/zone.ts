@@ -46,6 +46,10 @@ export class ClusterZone {
   private readonly aliases: ReadonlyMap<string, string>;
   private readonly soa: ResourceRecord;
   private readonly podZone: DnsName;
+  /** `svc.<zone>`, under which the namespaces are. */
+  private readonly svcZone: DnsName;
+  /** The namespaces of a filtered snapshot (names in others are not answered here); undefined: all. */
+  readonly namespaces: ReadonlySet<string> | undefined;
   private readonly negative: EncodedSections;
   private readonly templates = new AnswerTemplates();
   /**
@@ -66,6 +70,8 @@ export class ClusterZone {
   constructor(readonly image: ZoneImage) {
     this.apex = toDnsName(image.apex);
     this.podZone = toDnsName(`pod.${image.apex}`);
+    this.svcZone = toDnsName(`svc.${image.apex}`);
+    this.namespaces = image.namespaces ? new Set(image.namespaces) : undefined;
     this.generation = image.generation;
     this.createdAt = Date.parse(image.createdAt);
     this.ttl = image.ttl;
@@ -91,10 +97,19 @@ export class ClusterZone {
    * True when this zone answers for `name`: the cluster domain (pod records,
    * `pod.<zone>`, are left to the upstream, which may implement them) and the
    * reverse names of IPs in the snapshot (other reverse names are forwarded).
+   * A filtered snapshot does not answer for namespaces it does not hold
+   * (`<ns>.svc.<zone>` and below): those go on like pod records, to kube-dns.
    */
   owns(name: DnsName): boolean {
-    if (isSubdomain(name, this.apex)) return !isSubdomain(name, this.podZone);
+    if (isSubdomain(name, this.apex)) return !isSubdomain(name, this.podZone) && this.holdsNamespaceOf(name);
     return this.reverse.find(name) !== -1;
+  }
+
+  /** False for a name under `<ns>.svc.<zone>` when this is a filtered snapshot without `ns`. */
+  private holdsNamespaceOf(name: DnsName): boolean {
+    if (this.namespaces === undefined || name.length <= this.svcZone.length || !isSubdomain(name, this.svcZone)) return true;
+    const above = name.slice(0, name.length - this.svcZone.length - 1);
+    return this.namespaces.has(above.slice(above.lastIndexOf('.') + 1));
   }
 
   /** Answers `query`, whose name this zone {@link owns}. Authoritative (AA set). */

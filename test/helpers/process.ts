@@ -101,9 +101,18 @@ export class Running {
 
 const running: Running[] = [];
 
+/** How to spawn: `uid`/`gid` run it as another user (the test runs as root), `command` puts a wrapper (e.g. `ip netns exec NS`) in front of node. */
+export interface SpawnOptions {
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly command?: readonly string[];
+}
+
 /** Spawns `holdfast ...args`; the process is killed (SIGKILL) after the test unless it has exited. */
-export function spawnHoldfast(args: readonly string[], env: Record<string, string> = {}): Running {
-  const proc = new Running(spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(env) }));
+export function spawnHoldfast(args: readonly string[], env: Record<string, string> = {}, options: SpawnOptions = {}): Running {
+  const [file, ...wrapper] = [...(options.command ?? []), process.execPath];
+  const ids = { ...(options.uid === undefined ? {} : { uid: options.uid }), ...(options.gid === undefined ? {} : { gid: options.gid }) };
+  const proc = new Running(spawn(file as string, [...wrapper, BIN, ...args], { cwd: ROOT, env: cleanEnv(env), ...ids }));
   running.push(proc);
   return proc;
 }
@@ -118,9 +127,9 @@ afterEach(async () => {
 });
 
 /** Spawns a resolver on 127.0.0.1:0 and waits for its 'resolver serving' line; retries the UDP/TCP port race. */
-export async function serveResolver(args: readonly string[], env: Record<string, string> = {}): Promise<{ proc: Running; port: number; metricsPort: number }> {
+export async function serveResolver(args: readonly string[], env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<{ proc: Running; port: number; metricsPort: number }> {
   for (let attempt = 1; ; attempt++) {
-    const proc = spawnHoldfast(['resolver', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...args], env);
+    const proc = spawnHoldfast(['resolver', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...args], env, options);
     try {
       const line = await proc.waitLog('resolver serving');
       const listen = line['listen'] as { port: number }[];
