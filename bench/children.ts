@@ -15,17 +15,19 @@ export interface ResolverChild {
   readonly child: ChildProcess;
   readonly port: number;
   readonly metricsPort: number;
+  /** The snapshot receiver's port (0 without --receiver-listen). */
+  readonly receiverPort: number;
   /** Log lines at level 50 (error) or above so far, and the first few of them. */
   readonly errors: { count: number; readonly first: string[] };
 }
 
 /** Starts `holdfast resolver` with `args` on CPU(s) `cpus`; resolves once it serves. */
 export async function startResolverChild(args: readonly string[], cpus: number | string = 0): Promise<ResolverChild> {
-  type Bound = { port: number; metricsPort: number };
+  type Bound = { port: number; metricsPort: number; receiverPort: number };
   const pick = (line: string): Bound | undefined => {
     if (!line.includes('"resolver serving"')) return undefined;
-    const l = JSON.parse(line) as { listen: { port: number }[]; metrics: { port: number } };
-    return { port: l.listen[0]?.port ?? 0, metricsPort: l.metrics.port };
+    const l = JSON.parse(line) as { listen: { port: number }[]; metrics: { port: number }; receiver?: { port: number } };
+    return { port: l.listen[0]?.port ?? 0, metricsPort: l.metrics.port, receiverPort: l.receiver?.port ?? 0 };
   };
   const started = await startServer([join(root, 'bin', 'holdfast'), 'resolver', ...args], pick, false, cpus);
   const errors = { count: 0, first: [] as string[] };
@@ -40,7 +42,7 @@ export async function startResolverChild(args: readonly string[], cpus: number |
     errors.count++;
     if (errors.first.length < 5) errors.first.push(line.slice(0, 500));
   });
-  return { child: started.child, port: started.port.port, metricsPort: started.port.metricsPort, errors };
+  return { child: started.child, ...started.port, errors };
 }
 
 /** Starts the fake upstream (`fake-upstream.ts`) on CPU(s) `cpus`; resolves with its port. */
