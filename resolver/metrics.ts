@@ -18,6 +18,8 @@ export interface CacheState {
   readonly negative: number;
   readonly bytes: number;
   readonly inflight: number;
+  /** Client queries waiting for an upstream answer. */
+  readonly waiting: number;
 }
 
 type Transport = 'udp' | 'tcp';
@@ -65,8 +67,9 @@ export class ResolverMetrics {
   readonly cacheCoalesced: Counter;
   readonly cacheEvictions: Counter;
   readonly cacheOverflow: Counter;
+  readonly cacheWaitingOverflow: Counter;
   readonly cacheFailureHits: Counter;
-  private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0 });
+  private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0, waiting: 0 });
   private snapshotCreatedAt: number | undefined;
   /** Counted per query as plain numbers, handed to prom-client at scrape time (`metric-cells.ts`). */
   private readonly requestCells = new CounterCells<'transport' | 'qtype' | 'rcode'>(REQUEST_LABELS);
@@ -199,6 +202,11 @@ export class ResolverMetrics {
       help: 'Queries that needed the upstream when --max-upstream-inflight queries were already in flight (answered stale or SERVFAIL).',
       registers,
     });
+    this.cacheWaitingOverflow = new Counter({
+      name: 'holdfast_cache_waiting_overflow_total',
+      help: 'Queries that would have waited for an upstream answer when --max-waiting-clients were already waiting (answered stale or SERVFAIL at once).',
+      registers,
+    });
     this.cacheFailureHits = new Counter({
       name: 'holdfast_cache_servfail_hits_total',
       help: 'SERVFAIL answers given from a recent upstream failure for an uncached name, without asking again.',
@@ -221,6 +229,14 @@ export class ResolverMetrics {
       registers,
       collect() {
         this.set(self.cacheState().bytes);
+      },
+    });
+    new Gauge({
+      name: 'holdfast_cache_waiting_clients',
+      help: 'Client queries waiting for an upstream answer (on a miss or a stale refresh), bounded by --max-waiting-clients.',
+      registers,
+      collect() {
+        this.set(self.cacheState().waiting);
       },
     });
     new Gauge({
