@@ -47,6 +47,17 @@ describe('soakVerdict', () => {
     expect(soakVerdict(rss, latencies, latencies).noLeak).toBe(false);
   });
 
+  it('does not call an RSS sawtooth (garbage-collection cycles) that stays under the first half\'s peak a leak', () => {
+    // Rises 10 MiB per sample, falls back every 6 samples: the second half's line slopes up, its peak is no higher.
+    const saw = flat.map((s, i) => ({ ...s, rssBytes: (150 + (i % 6) * 10) * MiB }));
+    const v = soakVerdict(saw, latencies, latencies);
+    expect(v.rssSlopeBytesPerMinute).toBeGreaterThan(LEAK_BOUND.rssBytesPerMinute);
+    expect(v.rssPeakSecondHalfBytes).toBeLessThanOrEqual(v.rssPeakFirstHalfBytes);
+    expect(v.noLeak).toBe(true);
+    const higher = saw.map((s, i) => (i === 10 ? { ...s, rssBytes: 250 * MiB } : s));
+    expect(soakVerdict(higher, latencies, latencies).noLeak).toBe(false);
+  });
+
   it('fails on error log lines, a p99 that more than doubled, or unanswered queries', () => {
     const errors = flat.map((s, i) => ({ ...s, errorLogLines: i > 8 ? 1 : 0 }));
     expect(soakVerdict(errors, latencies, latencies)).toMatchObject({ noErrors: false, errorLogLines: 1, pass: false });
