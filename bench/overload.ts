@@ -46,6 +46,11 @@ export interface StepResult {
   readonly rcodes: Record<string, number>;
   readonly kernelDrops: number;
   readonly cacheOverflow: number;
+  /** Queries refused a wait by --max-waiting-clients (holdfast_cache_waiting_overflow_total). */
+  readonly waitingOverflow: number;
+  /** Cache entries and counted bytes at the end of the step. */
+  readonly cacheEntries: number;
+  readonly cacheBytes: number;
   readonly coalesced: number;
   readonly peakRssBytes: number;
   readonly peakHeapUsedBytes: number;
@@ -124,6 +129,9 @@ async function step(
       rcodes,
       kernelDrops: delta('holdfast_dns_udp_receive_drops_total'),
       cacheOverflow: delta('holdfast_cache_overflow_total'),
+      waitingOverflow: delta('holdfast_cache_waiting_overflow_total'),
+      cacheEntries: after.sum('holdfast_cache_entries'),
+      cacheBytes: after.sum('holdfast_cache_bytes'),
       coalesced: delta('holdfast_cache_coalesced_total'),
       peakRssBytes: peakRss,
       peakHeapUsedBytes: peakHeap,
@@ -137,7 +145,7 @@ const mib = (b: number) => (b / 1048576).toFixed(0);
 export function overloadMarkdown(r: OverloadReport): string {
   const rows = r.steps.map((s) => {
     const rc = Object.entries(s.rcodes).map(([k, v]) => `${k} ${v}`).join(', ');
-    return `| ${s.name} | ${s.offeredQps.toFixed(0)} | ${s.sentQps.toFixed(0)} | ${s.answeredQps.toFixed(0)} | ${s.answerRatio.toFixed(3)} | ${rc} | ${s.kernelDrops} | ${s.cacheOverflow} | ${s.probe.answered}/${s.probe.sent} | ${s.probe.p50Ms.toFixed(2)} | ${s.probe.p99Ms.toFixed(1)} | ${mib(s.peakRssBytes)} | ${mib(s.peakHeapUsedBytes)} |`;
+    return `| ${s.name} | ${s.offeredQps.toFixed(0)} | ${s.sentQps.toFixed(0)} | ${s.answeredQps.toFixed(0)} | ${s.answerRatio.toFixed(3)} | ${rc} | ${s.kernelDrops} | ${s.cacheOverflow} | ${s.waitingOverflow} | ${s.cacheEntries} / ${mib(s.cacheBytes)} | ${s.probe.answered}/${s.probe.sent} | ${s.probe.p50Ms.toFixed(2)} | ${s.probe.p99Ms.toFixed(1)} | ${mib(s.peakRssBytes)} | ${mib(s.peakHeapUsedBytes)} |`;
   });
   const rec = r.recovery;
   return [
@@ -145,8 +153,8 @@ export function overloadMarkdown(r: OverloadReport): string {
     'Mix: 40 % cluster zone, 40 % cache hits, 20 % forwarded misses (upstream: 20 ms, 5000 answers/s, the rest dropped); "silent" = every query a miss to names the upstream never answers. Answer ratio = answers / queries sent (server count).',
     `RSS before load: ${mib(r.baselineRssBytes)} MiB. Error log lines (level ≥ 50): ${r.errorLogLines}.`,
     '',
-    '| step | offered q/s | sent q/s | answered q/s | answer ratio | rcodes (server) | kernel drops | cache overflow | probe answered | probe p50 ms | probe p99 ms | peak RSS MiB | peak heap MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| step | offered q/s | sent q/s | answered q/s | answer ratio | rcodes (server) | kernel drops | inflight overflow | waiting overflow | cache entries / MiB | probe answered | probe p50 ms | probe p99 ms | peak RSS MiB | peak heap MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Recovery after the last overload step: probe answer ratio per second ${rec.perSecondAnswerRatio.map((x) => x.toFixed(3)).join(', ')}; every probe query answered from ${rec.fullyAnsweredAfterMs === undefined ? 'never (within the step)' : `${rec.fullyAnsweredAfterMs} ms`} after the overload ended.`,
