@@ -16,14 +16,13 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import type { Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { encodeQuery } from '../resolver/wire/decode.js';
+import { PacedLoad } from './paced.js';
 import { percentile, root } from './tools.js';
 
 const NAMES = ['kubernetes.default.svc.cluster.local', 'web.shop.svc.cluster.local', 'nope.default.svc.cluster.local'];
@@ -53,75 +52,6 @@ function startResolver(port: number, stateDir: string, reusePort: boolean): Prom
   });
 }
 
-/** Paced load from many sockets; counts replies by (socket, ID). */
-class Load {
-  private readonly sockets: Socket[] = [];
-  private readonly sentAt: Float64Array[] = [];
-  readonly latencies: number[] = [];
-  /** Queries sent and answered, by the 100 ms slot they were sent in. */
-  readonly slots: { sent: number; answered: number }[] = [];
-  sent = 0;
-  private started = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly queries = NAMES.map((n) => encodeQuery(n, 1));
-
-  constructor(
-    private readonly port: number,
-    private readonly clients: number,
-    private readonly qps: number,
-  ) {
-    for (let i = 0; i < clients; i++) {
-      const socket = createSocket('udp4');
-      const sentAt = new Float64Array(65536);
-      socket.on('message', (msg) => {
-        const at = sentAt[msg.readUInt16BE(0)] ?? 0;
-        if (at > 0) {
-          this.latencies.push(performance.now() - at);
-          sentAt[msg.readUInt16BE(0)] = 0;
-          const slot = this.slots[Math.floor((at - this.started) / 100)];
-          if (slot) slot.answered++;
-        }
-      });
-      socket.on('error', () => {}); // ICMP port unreachable while nothing listens: counted as lost
-      socket.bind(0, '127.0.0.1');
-      this.sockets.push(socket);
-      this.sentAt.push(sentAt);
-    }
-  }
-
-  get startedAt(): number {
-    return this.started;
-  }
-
-  start(): void {
-    const started = performance.now();
-    this.started = started;
-    this.timer = setInterval(() => {
-      const due = Math.floor(((performance.now() - started) / 1000) * this.qps);
-      for (; this.sent < due; this.sent++) {
-        const n = this.sent;
-        const client = n % this.clients;
-        const id = Math.floor(n / this.clients) & 0xffff;
-        // A copy per query: a send may still hold the previous one's bytes.
-        const q = Buffer.from(this.queries[n % this.queries.length] as Buffer);
-        q.writeUInt16BE(id, 0);
-        const now = performance.now();
-        (this.sentAt[client] as Float64Array)[id] = now;
-        const slot = Math.floor((now - started) / 100);
-        while (this.slots.length <= slot) this.slots.push({ sent: 0, answered: 0 });
-        (this.slots[slot] as { sent: number }).sent++;
-        (this.sockets[client] as Socket).send(q, this.port, '127.0.0.1');
-      }
-    }, 1);
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await new Promise((r) => setTimeout(r, 1000));
-    for (const s of this.sockets) s.close();
-  }
-}
-
 /** Outcome of one way of restarting. */
 export interface RestartResult {
   readonly mode: 'hitless' | 'stop-start';
@@ -140,7 +70,9 @@ export async function measure(mode: 'hitless' | 'stop-start', qps: number, clien
   const stateDir = mkdtempSync(join(tmpdir(), 'holdfast-restart-'));
   const hitless = mode === 'hitless';
   let server = await startResolver(0, stateDir, hitless);
-  const load = new Load(server.port, clients, qps);
+  const queries = NAMES.map((n) => encodeQuery(n, 1));
+  // A copy per query: a send may still hold the previous one's bytes.
+  const load = new PacedLoad(server.port, clients, qps, (n) => Buffer.from(queries[n % queries.length] as Buffer));
   load.start();
   const switches: number[] = [];
   try {
@@ -172,7 +104,7 @@ export async function measure(mode: 'hitless' | 'stop-start', qps: number, clien
       if (s.sent !== s.answered) process.stdout.write(`  slot ${i * 100} ms: sent ${s.sent}, lost ${s.sent - s.answered}\n`);
     });
   }
-  const sorted = load.latencies.sort((a, b) => a - b);
+  const sorted = load.slots.flatMap((s) => s.latencies).sort((a, b) => a - b);
   switches.sort((a, b) => a - b);
   return {
     mode,

@@ -89,6 +89,8 @@ export interface CacheConfig {
   /** Keep a positive answer when the upstream starts answering NXDOMAIN/NODATA (CoreDNS `prefer_positive`). */
   readonly staleOnNxdomain: boolean;
   readonly maxUpstreamInflight: number;
+  /** Clients waiting for upstream answers at most (misses and stale refreshes, over all flights); beyond: stale or SERVFAIL at once. */
+  readonly maxWaitingClients: number;
   readonly maxEntries: number;
   readonly maxBytes: number;
   readonly minTtl: number;
@@ -128,6 +130,7 @@ export const OPTIONS = {
   'failure-recheck': { kind: 'string', default: '30s', help: 'after a failed refresh, serve stale at once and do not ask upstream again for this long' },
   'stale-on-nxdomain': { kind: 'boolean', default: false, help: 'keep serving a positive answer when the upstream starts saying NXDOMAIN/NODATA' },
   'max-upstream-inflight': { kind: 'string', default: '1000', help: 'upstream queries in flight at most; beyond it: stale data or SERVFAIL' },
+  'max-waiting-clients': { kind: 'string', default: '10000', help: 'client queries waiting for upstream answers at most; beyond it: stale data or SERVFAIL at once' },
   'cache-max-entries': { kind: 'string', default: '100000', help: 'cache size bound in entries' },
   'cache-max-bytes': { kind: 'string', default: '64MiB', help: 'cache size bound in bytes (KiB, MiB, GiB suffixes)' },
   'cache-min-ttl': { kind: 'string', default: '0s', help: 'positive answers are kept at least this long' },
@@ -376,6 +379,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
       failureRecheckMs: duration('failure-recheck', 0),
       staleOnNxdomain: o.bool('stale-on-nxdomain'),
       maxUpstreamInflight: integer('max-upstream-inflight', 1),
+      maxWaitingClients: integer('max-waiting-clients', 1),
       maxEntries: integer('cache-max-entries', 1),
       maxBytes: bytes('cache-max-bytes'),
       minTtl: seconds('cache-min-ttl'),

@@ -21,6 +21,8 @@ export interface CacheState {
   readonly negative: number;
   readonly bytes: number;
   readonly inflight: number;
+  /** Client queries waiting for an upstream answer. */
+  readonly waiting: number;
 }
 
 type Transport = 'udp' | 'tcp';
@@ -72,10 +74,11 @@ export class ResolverMetrics {
   readonly cacheCoalesced: Counter;
   readonly cacheEvictions: Counter;
   readonly cacheOverflow: Counter;
+  readonly cacheWaitingOverflow: Counter;
   readonly cacheFailureHits: Counter;
   /** Bytes each TCP listener holds for its clients, summed at scrape time. */
   private readonly tcpBufferedSources = new Set<() => number>();
-  private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0 });
+  private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0, waiting: 0 });
   private snapshotCreatedAt: number | undefined;
   private rateLimitClients: () => number = () => 0;
   /** Counted per query as plain numbers, handed to prom-client at scrape time (`metric-cells.ts`). */
@@ -250,6 +253,11 @@ export class ResolverMetrics {
       help: 'Queries that needed the upstream when --max-upstream-inflight queries were already in flight (answered stale or SERVFAIL).',
       registers,
     });
+    this.cacheWaitingOverflow = new Counter({
+      name: 'holdfast_cache_waiting_overflow_total',
+      help: 'Queries that would have waited for an upstream answer when --max-waiting-clients were already waiting (answered stale or SERVFAIL at once).',
+      registers,
+    });
     this.cacheFailureHits = new Counter({
       name: 'holdfast_cache_servfail_hits_total',
       help: 'SERVFAIL answers given from a recent upstream failure for an uncached name, without asking again.',
@@ -272,6 +280,14 @@ export class ResolverMetrics {
       registers,
       collect() {
         this.set(self.cacheState().bytes);
+      },
+    });
+    new Gauge({
+      name: 'holdfast_cache_waiting_clients',
+      help: 'Client queries waiting for an upstream answer (on a miss or a stale refresh), bounded by --max-waiting-clients.',
+      registers,
+      collect() {
+        this.set(self.cacheState().waiting);
       },
     });
     new Gauge({

@@ -25,6 +25,7 @@ import type { HostPort } from './server/address.js';
 import type { Serving } from './serving.js';
 import { metricsSource, startServing } from './workers/start.js';
 import { formatHostPort } from './server/address.js';
+import { registerUdpReceiveDrops } from './server/udp-drops.js';
 import { InstanceRegistry } from './node/instances.js';
 import { NodeSetupMetrics } from './node/metrics.js';
 import { selfCheck } from './node/selfcheck.js';
@@ -87,6 +88,7 @@ export class Resolver {
     private readonly log: Logger,
   ) {
     this.store = new SnapshotStore(storeOptions(config, keys), this.metrics, log.child({ part: 'intake' }));
+    registerUdpReceiveDrops(this.metrics.registry, () => this.dnsAddresses.map((a) => a.port));
   }
 
   /**

@@ -13,7 +13,10 @@
  *   ago (then the upstream is not asked at all);
  * - miss → one upstream query per key however many clients ask (single flight);
  *   at most --max-upstream-inflight upstream queries at once, the overflow is
- *   answered stale or SERVFAIL, never queued;
+ *   answered stale or SERVFAIL, never queued; at most --max-waiting-clients
+ *   client queries wait for upstream answers (on all flights together), the
+ *   others are answered stale or SERVFAIL at once: what a burst of queries
+ *   for a slow upstream can hold in memory is bounded;
  * - last known good: SERVFAIL, REFUSED or a timeout never replaces a cached
  *   answer; NXDOMAIN/NODATA from a responsive upstream does, unless
  *   --stale-on-nxdomain keeps a positive answer (CoreDNS `prefer_positive`);
@@ -78,6 +81,8 @@ export class CacheHandler implements Handler {
   private readonly random: () => number;
   /** Upstream sets whose most recent exchange failed (timeout, network, SERVFAIL, REFUSED). */
   private readonly failing = new WeakSet<Upstreams>();
+  /** Client queries waiting for a flight (bounded by --max-waiting-clients). */
+  private waiting = 0;
 
   constructor(
     options: CacheHandlerOptions,
@@ -90,7 +95,7 @@ export class CacheHandler implements Handler {
     this.random = options.random ?? Math.random;
     this.store = new CacheStore(options.config.maxEntries, options.config.maxBytes, () => metrics.cacheEvictions.inc());
     this.failures = new LRUCache({ max: 10_000 });
-    metrics.setCacheState(() => ({ entries: this.store.size, negative: this.store.negatives, bytes: this.store.bytes, inflight: this.flights.size }));
+    metrics.setCacheState(() => ({ entries: this.store.size, negative: this.store.negatives, bytes: this.store.bytes, inflight: this.flights.size, waiting: this.waiting }));
   }
 
   /** Applies reloadable settings (TTL limits, stale timers, in-flight bound); sizes need a restart. */
@@ -113,9 +118,17 @@ export class CacheHandler implements Handler {
       return servfail(query);
     }
     this.metrics.cacheMisses.inc();
+    if (this.waiting >= this.config.maxWaitingClients) {
+      this.metrics.cacheWaitingOverflow.inc();
+      return servfail(query);
+    }
     const flight = this.fetch(key, query);
     if (!flight) return servfail(query);
-    return flight.then((result) => this.answerFetched(result, query, undefined));
+    this.waiting++;
+    return flight.then((result) => {
+      this.waiting--;
+      return this.answerFetched(result, query, undefined);
+    });
   }
 
   private freshHit(key: CacheKey, entry: CacheEntry, query: Query, now: number): Buffer {
@@ -137,15 +150,22 @@ export class CacheHandler implements Handler {
     // The last exchange with these upstreams failed: refresh in the background, but do
     // not make the client wait for an upstream that is probably down (RFC 8767 §5).
     if (this.failing.has(upstreams)) return this.stale(entry, query, 'upstream_failing');
+    if (this.waiting >= this.config.maxWaitingClients) {
+      this.metrics.cacheWaitingOverflow.inc();
+      return this.stale(entry, query, 'overflow'); // the refresh goes on in the background
+    }
+    this.waiting++;
     return new Promise<Buffer>((resolve) => {
       let settled = false;
       const timer = this.clock.timer(this.config.clientTimeoutMs, () => {
         settled = true;
+        this.waiting--;
         resolve(this.stale(entry, query, 'client_timeout'));
       });
       void flight.then((result) => {
         if (settled) return;
         timer.cancel();
+        this.waiting--;
         resolve(this.answerFetched(result, query, entry));
       });
     });

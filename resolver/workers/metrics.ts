@@ -19,14 +19,15 @@
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import type { Metric } from 'prom-client';
 import type { MetricsJson } from './protocol.js';
+import { UDP_DROPS_METRIC } from '../server/udp-drops.js';
 
 export type { MetricsJson } from './protocol.js';
 
 const SERVING_PREFIXES = ['holdfast_dns_', 'holdfast_upstream_', 'holdfast_cache_', 'coredns_'];
 
-/** True for the metrics the workers count (and the main thread does not). */
+/** True for the metrics the workers count (and the main thread does not); kernel UDP drops are read once for the whole process, on the main thread. */
 export function isServingMetric(name: string): boolean {
-  return SERVING_PREFIXES.some((prefix) => name.startsWith(prefix));
+  return name !== UDP_DROPS_METRIC && SERVING_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 
 /** Sums `inputs` metric by metric (each metric's own aggregator). */
