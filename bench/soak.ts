@@ -37,6 +37,7 @@ import { signSnapshot } from '../snapshot/sign.js';
 import type { SignedSnapshot } from '../snapshot/types.js';
 import { procMemory, Scrape, startFakeUpstream, startResolverChild, stopChild } from './children.js';
 import type { ResolverChild } from './children.js';
+import { onFrames } from './frames.js';
 import { encodeLine, queryMix } from './overload-mix.js';
 import { PacedLoad, window } from './paced.js';
 import type { Slot } from './paced.js';
@@ -143,20 +144,14 @@ class TcpLoad {
 
   private open(): Socket {
     const socket = connect(this.port, '127.0.0.1');
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + msg.length);
-        const id = msg.readUInt16BE(0);
-        const at = this.sentAt[id] ?? 0;
-        this.sentAt[id] = 0;
-        const slot = this.slots[Math.floor((at - this.started) / this.slotMs)];
-        if (at <= 0 || !slot) continue;
-        slot.answered++;
-        slot.latencies.push(performance.now() - at);
-      }
+    onFrames(socket, (msg) => {
+      const id = msg.readUInt16BE(0);
+      const at = this.sentAt[id] ?? 0;
+      this.sentAt[id] = 0;
+      const slot = this.slots[Math.floor((at - this.started) / this.slotMs)];
+      if (at <= 0 || !slot) return;
+      slot.answered++;
+      slot.latencies.push(performance.now() - at);
     });
     socket.on('error', () => {});
     return socket;

@@ -11,6 +11,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { onFrames } from '../frames.js';
 import { seededRandom } from '../prng.js';
 import { freePort } from '../stampede/children.js';
 import { encodeName, optRecord } from './inputs.js';
@@ -166,14 +167,8 @@ export async function startFuzzUpstream(seed: number): Promise<FuzzUpstream> {
 
   const onTcp = (socket: Socket) => {
     socket.on('error', () => socket.destroy());
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + msg.length);
-        for (const reply of respond(msg, 'tcp')) if (!socket.destroyed) socket.write(Buffer.concat([u16(reply.length), reply]));
-      }
+    onFrames(socket, (msg) => {
+      for (const reply of respond(msg, 'tcp')) if (!socket.destroyed) socket.write(Buffer.concat([u16(reply.length), reply]));
     });
   };
   const sockets = new Set<Socket>();

@@ -9,6 +9,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { onFrames } from '../../bench/frames.js';
 import { Flag } from '../../resolver/wire/reply.js';
 import { encodeTemplate } from '../../resolver/wire/encode.js';
 import { parseQuery } from '../../resolver/wire/query.js';
@@ -251,26 +252,20 @@ export async function startUpstream(
     tcpSockets.add(socket);
     socket.on('close', () => tcpSockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + msg.length);
-        const got = record('tcp', msg, socket.remotePort ?? 0, serial);
-        if (!got) continue;
-        const b = typeof behaviour === 'function' ? behaviour(got.received) : behaviour;
-        const replies = respond('tcp', got.received, got.query);
-        if (b.kind === 'reverse-tcp') {
-          held.push(...replies.map(({ message }) => frame(message)));
-          if (held.length >= b.batch) writeReversed(socket, held.splice(0).reverse(), b.chunk);
-          continue;
-        }
-        const raw = b.kind === 'custom' && b.raw === true;
-        later(got.received, () => {
-          if (!socket.destroyed) for (const { message } of replies) socket.write(raw ? message : frame(message));
-        });
+    onFrames(socket, (msg) => {
+      const got = record('tcp', msg, socket.remotePort ?? 0, serial);
+      if (!got) return;
+      const b = typeof behaviour === 'function' ? behaviour(got.received) : behaviour;
+      const replies = respond('tcp', got.received, got.query);
+      if (b.kind === 'reverse-tcp') {
+        held.push(...replies.map(({ message }) => frame(message)));
+        if (held.length >= b.batch) writeReversed(socket, held.splice(0).reverse(), b.chunk);
+        return;
       }
+      const raw = b.kind === 'custom' && b.raw === true;
+      later(got.received, () => {
+        if (!socket.destroyed) for (const { message } of replies) socket.write(raw ? message : frame(message));
+      });
     });
   }
 
