@@ -103,6 +103,9 @@ export interface CacheConfig {
   readonly prefetchHits: number;
 }
 
+/** The longest TTL a DNS record can carry (RFC 2181 §8). */
+const MAX_TTL = 2 ** 31 - 1;
+
 /** Every option: flag name (also the YAML key), kind, default, help. */
 export const OPTIONS = {
   listen: { kind: 'list', default: ['127.0.0.1:53'], help: 'ADDR:PORT to serve DNS on, UDP and TCP (repeatable)' },
@@ -310,6 +313,13 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     return Number(m[1]) * ({ B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] ?? 'B'] ?? 1);
   };
   const seconds = (key: OptionName) => Math.floor(duration(key, 0) / 1000);
+  /** A TTL written on the wire, or a clamp on one: at most 2^31 − 1 s (RFC 2181 §8; more would wrap or read as 0). */
+  const ttl = (key: OptionName) => {
+    const value = seconds(key);
+    if (value <= MAX_TTL) return value;
+    o.problem(key, `${value} s is longer than a DNS TTL can be (at most ${MAX_TTL} s, RFC 2181 §8)`);
+    return MAX_TTL;
+  };
   const maxTcpConnections = integer('max-tcp-connections', 1);
   const workers = workerCount(str('workers') ?? '');
   if (typeof workers === 'string') o.problem('workers', workers);
@@ -317,7 +327,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`${o.source('log-level')}: '${logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
   }
-  const clusterTtlMs = duration('cluster-ttl', 0);
+  const clusterTtl = ttl('cluster-ttl');
   const interfaceName = str('interface-name') ?? '';
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(interfaceName)) o.problem('interface-name', `'${interfaceName}' is not an interface name (1-15 letters, digits, '_', '.', '-')`);
   const iptablesMode = str('iptables') ?? 'auto';
@@ -362,7 +372,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     metricsListen: metricsListen ?? { host: '127.0.0.1', port: 9253 },
     allowUnsigned,
     configFile,
-    clusterTtl: Math.floor(clusterTtlMs / 1000),
+    clusterTtl,
     upstreamTimeoutMs: duration('upstream-timeout', 10),
     tcpIdleTimeoutMs: duration('tcp-idle-timeout', 100),
     maxTcpConnections,
@@ -374,7 +384,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
     upstreamPolicy: upstreamPolicy === 'fastest' ? 'fastest' : 'sequential',
     cache: {
       serveStaleMs: duration('serve-stale', 0),
-      staleAnswerTtl: seconds('stale-answer-ttl'),
+      staleAnswerTtl: ttl('stale-answer-ttl'),
       clientTimeoutMs: duration('client-timeout', 0),
       failureRecheckMs: duration('failure-recheck', 0),
       staleOnNxdomain: o.bool('stale-on-nxdomain'),
@@ -382,10 +392,10 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
       maxWaitingClients: integer('max-waiting-clients', 1),
       maxEntries: integer('cache-max-entries', 1),
       maxBytes: bytes('cache-max-bytes'),
-      minTtl: seconds('cache-min-ttl'),
-      maxTtl: seconds('cache-max-ttl'),
-      negativeMinTtl: seconds('negative-min-ttl'),
-      negativeMaxTtl: seconds('negative-max-ttl'),
+      minTtl: ttl('cache-min-ttl'),
+      maxTtl: ttl('cache-max-ttl'),
+      negativeMinTtl: ttl('negative-min-ttl'),
+      negativeMaxTtl: ttl('negative-max-ttl'),
       servfailTtlMs: duration('servfail-ttl', 0),
       prefetchHits: integer('prefetch-hits', 0),
     },

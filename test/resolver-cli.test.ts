@@ -61,6 +61,11 @@ describe('usage and configuration errors', () => {
       args: ['--listen', 'bad', '--cluster-ttl', 'x', '--max-tcp-connections', '0', '--log-level', 'loud', '--upstream', '127.0.0.1:99999'],
       names: [['--listen', 'bad'], ['--cluster-ttl', "'x'"], ['--max-tcp-connections', "'0'"], ['--log-level', 'loud'], ['--upstream', '99999']],
     },
+    {
+      what: 'TTLs longer than a DNS TTL can be',
+      args: ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--cluster-ttl', '10000000000s', '--cache-max-ttl', '2147483648'],
+      names: [['--cluster-ttl', '2147483647'], ['--cache-max-ttl', '2147483647']],
+    },
     { what: 'a snapshot file without a trusted key', args: ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--snapshot-file', DEMO], names: [['--trust-key']] },
     { what: 'node-local mode without local IPs', args: ['--setup-interface', '--listen', '127.0.0.1:53', '--upstream', '127.0.0.1:9'], names: [['--local-ip', 'required']] },
     {
