@@ -7,7 +7,7 @@
 import { gzipSync } from 'node:zlib';
 import { UsageError } from '../common/errors.js';
 import { readUserFile } from '../snapshot/files.js';
-import { parseSnapshot } from '../snapshot/validate.js';
+import { isGzip, parseSnapshot } from '../snapshot/validate.js';
 import { parseDuration } from '../common/options.js';
 import { snapshotEndpoint } from '../common/url.js';
 import { parseFlags, readAll } from './args.js';
@@ -51,7 +51,7 @@ export async function runPush(argv: readonly string[], io: CommandIO): Promise<n
 
   const bytes = file === '-' ? await readAll(io.stdin) : await readUserFile(file, 'snapshot file');
   const signed = parseSnapshot(bytes); // refuse to send what no resolver would accept
-  const body = bytes[0] === 0x1f && bytes[1] === 0x8b ? bytes : gzipSync(bytes);
+  const body = isGzip(bytes) ? bytes : gzipSync(bytes);
   let failures = 0;
   for (const url of targets) {
     const line = await pushOne(url, body, timeoutMs);

@@ -40,8 +40,8 @@ import { requestedNamespaces, ViewCache } from './views.js';
 interface Latest {
   readonly generation: number;
   readonly gzip: Buffer;
-  /** The snapshot itself, to cut views from (parsed from `gzip` on the first view asked for after a restart). */
-  snapshot?: SnapshotV1;
+  /** The snapshot itself, to cut views from. */
+  readonly snapshot: SnapshotV1;
   /** Hash of the services, to skip builds that change nothing. */
   readonly contentHash: string;
   json?: Buffer;
@@ -151,7 +151,7 @@ export class Publisher {
   private restore(gzip: Buffer): void {
     try {
       const { snapshot } = parseSnapshot(gzip);
-      this.latest = { generation: snapshot.generation, gzip, contentHash: contentHash(snapshot) };
+      this.latest = { generation: snapshot.generation, gzip, contentHash: contentHash(snapshot), snapshot };
       this.generation = Math.max(this.generation, snapshot.generation);
       this.metrics.generation.set(snapshot.generation);
       this.log.info({ generation: snapshot.generation }, 'serving the snapshot persisted by the last run');
@@ -281,7 +281,7 @@ export class Publisher {
     if (asked === undefined) {
       body = gzip ? latest.gzip : (latest.json ??= gunzipSync(latest.gzip));
     } else {
-      const view = this.views.get((latest.snapshot ??= parseSnapshot(latest.gzip).snapshot), asked);
+      const view = this.views.get(latest.snapshot, asked);
       body = gzip ? view.gzip : ViewCache.json(view);
     }
     count('200');

@@ -22,11 +22,8 @@ export const MAX_VIEW_BYTES = 64 * 1024 * 1024;
 
 /** One built view. */
 export interface View {
-  readonly generation: number;
   readonly gzip: Buffer;
   json?: Buffer;
-  /** Services it holds. */
-  readonly services: number;
 }
 
 /**
@@ -69,7 +66,7 @@ export class ViewCache {
     }
     const view = filterSnapshot(snapshot, namespaces);
     const json = Buffer.from(JSON.stringify(signSnapshot(view, this.key)));
-    const built: View = { generation: snapshot.generation, gzip: gzipSync(json), services: view.services.length };
+    const built: View = { gzip: gzipSync(json) };
     this.metrics.viewBuilds.inc();
     this.views.set(key, built);
     this.bytes += built.gzip.length;

@@ -188,10 +188,10 @@ export interface ConfigSources extends OptionSources {
   readonly resolvConf?: string;
 }
 
-/** /etc/resolv.conf's text, or undefined when it cannot be read. */
-export function readResolvConf(): string | undefined {
+/** /etc/resolv.conf's text (through `read`, tests pass their own), or undefined when it cannot be read. */
+export function readResolvConf(read: (path: string) => string = (p) => readFileSync(p, 'utf8')): string | undefined {
   try {
-    return readFileSync('/etc/resolv.conf', 'utf8');
+    return read('/etc/resolv.conf');
   } catch {
     return undefined;
   }
@@ -240,12 +240,7 @@ export function loadConfig(sources: ConfigSources): ResolverConfig {
   let upstreamTexts = list('upstream');
   let upstreamSource = o.source('upstream');
   if (upstreamTexts.length === 0) {
-    let text = sources.resolvConf;
-    try {
-      text ??= read('/etc/resolv.conf');
-    } catch {
-      text = undefined;
-    }
+    const text = sources.resolvConf ?? readResolvConf(read);
     upstreamTexts = text === undefined ? [] : resolvConfNameservers(text);
     upstreamSource = '/etc/resolv.conf';
     if (upstreamTexts.length === 0) problems.push('--upstream: none given and /etc/resolv.conf names no nameserver');

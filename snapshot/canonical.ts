@@ -16,6 +16,7 @@
  * snapshot with one unexpected member or type anywhere, goes through the generic
  * encoder, which also produces the errors (with the path of the offending value).
  */
+import { members } from './conforms.js';
 import type { EndpointV1, PortV1, ServiceV1, SnapshotV1 } from './types.js';
 
 /** The domain-separation prefix of the signing input; ends with a newline. */
@@ -66,19 +67,12 @@ function isPlain(value: unknown): value is Record<string, unknown> {
   return (proto === Object.prototype || proto === null) && !Array.isArray(value);
 }
 
-/** Own enumerable members of a plain object whose prototype adds none (see {@link prototypeIsClean}). */
-function memberCount(value: object): number {
-  let n = 0;
-  for (const _ in value) n++;
-  return n;
-}
-
 const isInteger = (value: unknown): value is number => Number.isSafeInteger(value);
 
 function sortedSnapshot(value: unknown): SnapshotV1 | undefined {
   if (!isPlain(value)) return undefined;
   const { clusterDomain, createdAt, format, generation, namespaces, services } = value;
-  if (memberCount(value) !== (namespaces === undefined ? 5 : 6)) return undefined;
+  if (members(value) !== (namespaces === undefined ? 5 : 6)) return undefined;
   if (typeof clusterDomain !== 'string' || typeof createdAt !== 'string' || typeof format !== 'string' || !isInteger(generation) || !Array.isArray(services)) return undefined;
   const view = namespaces === undefined ? undefined : strings(namespaces);
   if (namespaces !== undefined && view === undefined) return undefined;
@@ -95,7 +89,7 @@ function sortedSnapshot(value: unknown): SnapshotV1 | undefined {
 function sortedService(value: unknown): ServiceV1 | undefined {
   if (!isPlain(value)) return undefined;
   const { clusterIPs, endpoints, externalName, headless, name, namespace, ports, publishNotReadyAddresses, type } = value;
-  if (memberCount(value) !== (externalName === undefined ? 8 : 9)) return undefined;
+  if (members(value) !== (externalName === undefined ? 8 : 9)) return undefined;
   if (externalName !== undefined && typeof externalName !== 'string') return undefined;
   if (typeof headless !== 'boolean' || typeof name !== 'string' || typeof namespace !== 'string' || typeof publishNotReadyAddresses !== 'boolean' || typeof type !== 'string') return undefined;
   const ips = strings(clusterIPs);
@@ -113,7 +107,7 @@ function sortedService(value: unknown): ServiceV1 | undefined {
 function sortedEndpoint(value: unknown): EndpointV1 | undefined {
   if (!isPlain(value)) return undefined;
   const { addresses, hostname, ports, ready, serving, terminating } = value;
-  if (memberCount(value) !== (hostname === undefined ? 5 : 6)) return undefined;
+  if (members(value) !== (hostname === undefined ? 5 : 6)) return undefined;
   if (hostname !== undefined && typeof hostname !== 'string') return undefined;
   if (typeof ready !== 'boolean' || typeof serving !== 'boolean' || typeof terminating !== 'boolean') return undefined;
   const addressCopies = strings(addresses);
@@ -128,7 +122,7 @@ function sortedPorts(value: unknown): PortV1[] | undefined {
   const copies: PortV1[] = new Array<PortV1>(value.length);
   for (let i = 0; i < value.length; i++) {
     const port: unknown = value[i];
-    if (!isPlain(port) || memberCount(port) !== 3) return undefined;
+    if (!isPlain(port) || members(port) !== 3) return undefined;
     const { name, port: number, protocol } = port;
     if (typeof name !== 'string' || !isInteger(number) || typeof protocol !== 'string') return undefined;
     copies[i] = { name, port: number, protocol } as PortV1;

@@ -14,6 +14,11 @@ import { MAX_CLUSTER_IPS, PROTOCOLS, SERVICE_TYPES, SNAPSHOT_FORMAT } from './ty
 import { MAX_VIEW_NAMESPACES } from './view.js';
 import type { SignedSnapshot } from './types.js';
 
+/** True when `bytes` start with the gzip magic (RFC 1952 §2.3.1). */
+export function isGzip(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
 /** Size limits applied to a snapshot before and while it is read. */
 export interface SnapshotLimits {
   /** Largest accepted input (compressed or not), in bytes. Default 64 MiB. */
@@ -71,7 +76,7 @@ export function parseSnapshot(bytes: Uint8Array, limits: Partial<SnapshotLimits>
     throw new SnapshotError('HF_SNAPSHOT_TOO_LARGE', `snapshot is ${bytes.length} bytes, over the limit of ${lim.maxInputBytes}`);
   }
   let json: Uint8Array = bytes;
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+  if (isGzip(bytes)) {
     try {
       json = gunzipSync(bytes, { maxOutputLength: lim.maxJsonBytes });
     } catch (error) {

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { readFileUpTo, removeStrayTemps, writeFileAtomic } from '../../snapshot/files.js';
-import { DEFAULT_LIMITS } from '../../snapshot/validate.js';
+import { DEFAULT_LIMITS, isGzip } from '../../snapshot/validate.js';
 import { keyId } from '../../snapshot/keys.js';
 import type { ResolverMetrics } from '../metrics.js';
 import type { DnsName } from '../wire/name.js';
@@ -124,11 +124,6 @@ export class SnapshotStore {
     return this.zone;
   }
 
-  /** Content digest and signing key of the snapshot served, or undefined before the first. */
-  currentIdentity(): SnapshotIdentity | undefined {
-    return this.identity;
-  }
-
   /** Tells the store whose temporary files in the state directory are not strays (call before {@link loadState}). */
   setOwners(owners: StateOwners): void {
     this.owners = owners;
@@ -224,7 +219,7 @@ export class SnapshotStore {
       current: this.zone?.generation,
       currentDigest: this.identity?.digest,
     };
-    const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
+    const gzip = isGzip(bytes);
     if (!gzip && bytes.length <= (this.options.inlineMaxBytes ?? INLINE_MAX_BYTES)) {
       const start = performance.now();
       const outcome = verifyCandidate(request);

@@ -22,9 +22,6 @@ export interface ProcessRequest {
   readonly request: Omit<VerifyRequest, 'trustedKeys'> & { readonly trustedKeys: readonly string[] };
 }
 
-/** The four arrays of a packed zone, in the order their pieces are sent. */
-export const ARRAYS = ['nodes.slots', 'nodes.data', 'reverse.slots', 'reverse.data'] as const;
-
 /** What the process sends. */
 export type ProcessReply =
   | { readonly ready: true }
@@ -34,7 +31,7 @@ export type ProcessReply =
 
 /** A packed zone without its arrays: those follow in pieces. */
 export interface ImageHead extends Omit<ZoneImage, 'nodes' | 'reverse'> {
-  /** Byte length of each of {@link ARRAYS}. */
+  /** Byte length of each array of a packed zone, in the order their pieces are sent: nodes.slots, nodes.data, reverse.slots, reverse.data. */
   readonly lengths: readonly number[];
   readonly nodesSize: number;
   readonly reverseSize: number;

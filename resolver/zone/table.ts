@@ -58,11 +58,6 @@ export function packZone(records: ZoneRecords): ZoneImage {
   return { apex, generation, createdAt, ttl, stats, nodes: packNodes(records.nodes), reverse: packNodes(records.reverse), aliases, ...(namespaces ? { namespaces } : {}) };
 }
 
-/** The ArrayBuffers of `image`, to transfer rather than copy with postMessage. */
-export function imageBuffers(image: ZoneImage): ArrayBuffer[] {
-  return [image.nodes.slots, image.nodes.data, image.reverse.slots, image.reverse.data].map((a) => a.buffer as ArrayBuffer);
-}
-
 const PRINTABLE = /^[\x21-\x7e]*$/;
 
 function hashName(name: string): number {
