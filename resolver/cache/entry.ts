@@ -6,9 +6,9 @@
  * an SOA (RFC 2308 §5), OPT stripped before storing; positive and negative TTLs
  * are clamped separately.
  */
-import { HEADER_SIZE, Rcode, RRType } from '../wire/constants.js';
+import { Rcode, RRType } from '../wire/constants.js';
 import type { Query } from '../wire/query.js';
-import { Flag, OPT_SIZE, writeOpt } from '../wire/reply.js';
+import { Flag, renderTemplate } from '../wire/reply.js';
 import type { MessageLayout } from '../wire/walk.js';
 
 /** TTL clamps, in seconds. */
@@ -21,7 +21,7 @@ export interface TtlLimits {
 
 /** A stored answer. Times are milliseconds on the cache's clock. */
 export interface CacheEntry {
-  /** The reply without OPT, ID 0. */
+  /** The reply without OPT, ID 0, AA cleared. */
   readonly body: Buffer;
   /** Offsets of every record's TTL field in `body`. */
   readonly ttlOffsets: readonly number[];
@@ -101,6 +101,7 @@ export function makeEntry(reply: Buffer, layout: MessageLayout, query: Query, op
   const end = optIndex >= 0 ? (records[optIndex]?.start ?? reply.length) : reply.length;
   const body = ownCopy(reply.subarray(0, end));
   body.writeUInt16BE(0, 0);
+  body[2] = (body[2] as number) & ~(Flag.AA >> 8); // a cache is not the authority
   if (optIndex >= 0) body.writeUInt16BE(body.readUInt16BE(10) - 1, 10);
   const ttlMs = ttl * 1000;
   const expiresAt = options.now + ttlMs;
@@ -124,30 +125,17 @@ export function makeEntry(reply: Buffer, layout: MessageLayout, query: Query, op
 
 /**
  * The reply to `query` from `entry`: the client's ID, RD and CD, its question
- * (its case), AA cleared (a cache is not the authority), every TTL set to
- * `ttl`, and our OPT when the query had one.
+ * (its case) and our OPT when the query had one (renderTemplate), AA cleared
+ * (done once, when the entry was made), every TTL set to `ttl`.
  */
 export function renderEntry(entry: CacheEntry, query: Query, ttl: number): Buffer {
-  const optLen = query.edns ? OPT_SIZE : 0;
-  const body = entry.body;
-  const out = Buffer.allocUnsafe(body.length + optLen);
-  // Byte by byte rather than copy()/writeUInt16BE(), as in wire/reply.ts renderTemplate (per query).
-  out.set(body);
-  const raw = query.raw;
-  out[0] = raw[0] as number;
-  out[1] = raw[1] as number;
-  out[2] = ((body[2] as number) & ~((Flag.RD | Flag.AA) >> 8)) | ((raw[2] as number) & (Flag.RD >> 8));
-  out[3] = ((body[3] as number) & ~Flag.CD) | ((raw[3] as number) & Flag.CD);
-  for (let i = HEADER_SIZE; i < query.questionEnd; i++) out[i] = raw[i] as number;
+  const out = renderTemplate(entry.body, query);
+  // Byte by byte rather than writeUInt32BE(), as in renderTemplate (per query).
   for (const offset of entry.ttlOffsets) {
     out[offset] = ttl >>> 24;
     out[offset + 1] = (ttl >>> 16) & 0xff;
     out[offset + 2] = (ttl >>> 8) & 0xff;
     out[offset + 3] = ttl & 0xff;
-  }
-  if (optLen) {
-    out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
-    writeOpt(out, body.length, 0, query.edns?.dnssecOk ?? false);
   }
   return out;
 }

@@ -178,7 +178,7 @@ export class Forwarder {
  * passed on to the upstream's parser), asking for no more than we would ever
  * pass on over UDP.
  */
-export function upstreamQuery(query: Query): Buffer {
+function upstreamQuery(query: Query): Buffer {
   const { raw, questionEnd, edns } = query;
   const optLength = edns ? 11 + raw.readUInt16BE(edns.offset + 9) : 0;
   const message = Buffer.allocUnsafe(questionEnd + optLength);

@@ -70,7 +70,7 @@ export class UpstreamMetrics {
       existing<Counter<'upstream' | 'section'>>('holdfast_upstream_scrubbed_records_total') ??
       new Counter({
         name: 'holdfast_upstream_scrubbed_records_total',
-        help: 'Records removed from upstream replies before they were cached or relayed: out of the question\'s CNAME/DNAME chain or bailiwick, of a type not allowed in their section, or malformed A/AAAA. By section (answer, authority, additional).',
+        help: 'Records removed from upstream replies before they were cached or relayed: out of the question\'s CNAME/DNAME chain or bailiwick, or of a type not allowed in their section. By section (answer, authority, additional).',
         labelNames: ['upstream', 'section'],
         registers,
       });

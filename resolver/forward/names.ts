@@ -80,7 +80,7 @@ export function sameName(a: Labels, b: Labels): boolean {
 
 /** The uncompressed wire form of `labels`. */
 export function wireName(labels: Labels): Buffer {
-  const out = Buffer.allocUnsafe(labels.reduce((n, l) => n + l.length + 1, 1));
+  const out = Buffer.allocUnsafe(wireLength(labels));
   let pos = 0;
   for (const l of labels) {
     out[pos++] = l.length;
@@ -113,14 +113,14 @@ export const RDATA_NAMES: Readonly<Record<number, readonly (number | 'name')[]>>
   9: ['name'], // MR
   [RRType.PTR]: ['name'],
   14: ['name', 'name'], // MINFO
-  15: [2, 'name'], // MX
+  [RRType.MX]: [2, 'name'],
   17: ['name', 'name'], // RP
   18: [2, 'name'], // AFSDB
   21: [2, 'name'], // RT
   26: [2, 'name', 'name'], // PX
   [RRType.SRV]: [6, 'name'],
   36: [2, 'name'], // KX
-  39: ['name'], // DNAME
+  [RRType.DNAME]: ['name'],
 };
 
 /**
@@ -133,7 +133,7 @@ export const ADDITIONAL_TARGET: Readonly<Record<number, number>> = {
   3: 0, // MD
   4: 0, // MF
   7: 0, // MB
-  15: 2, // MX
+  [RRType.MX]: 2,
   [RRType.SRV]: 6,
   36: 2, // KX
   64: 2, // SVCB

@@ -19,8 +19,11 @@
  *   such a zone or the parent of a chain name; nothing else;
  * - additional: A and AAAA of hosts named by a kept NS, MX, SRV, SVCB or HTTPS
  *   record (RFC 1035 §3.3's additional processing), and our OPT; nothing else;
- * - everywhere: A and AAAA records whose RDATA is not 4 or 16 octets are removed,
- *   and an RRSIG stays only with the RRset it covers.
+ * - everywhere: an RRSIG stays only with the RRset it covers.
+ *
+ * What does not parse never gets here: walkMessage (wire/walk.ts) has refused a
+ * reply with malformed RDATA (an A or AAAA that is not 4 or 16 octets included)
+ * or a misplaced OPT, and the exchange counted it `malformed`.
  *
  * The ranking of RFC 2181 §5.4.1 does not arise: nothing from one reply is ever
  * merged with another or used for a question other than its own.
@@ -28,18 +31,14 @@
 import { HEADER_SIZE, Rcode, RRType } from '../wire/constants.js';
 import type { Query } from '../wire/query.js';
 import type { MessageLayout, RecordSpan, Section } from '../wire/walk.js';
-import { ADDITIONAL_TARGET, isUnder, lower, nameKey, readLabels, sameName } from './names.js';
+import { ADDITIONAL_TARGET, isUnder, lower, nameKey, readLabels, sameName, wireLength } from './names.js';
 import type { Labels } from './names.js';
 import { rewriteReply } from './rewrite.js';
 
 /** Links of a CNAME/DNAME chain followed at most (Unbound's `max-cname`-like limit: 11; BIND: 16). */
-export const MAX_CHAIN = 16;
+const MAX_CHAIN = 16;
 
-const DNAME = 39;
-const DS = 43;
-const RRSIG = 46;
-const NSEC = 47;
-const NSEC3 = 50;
+const { DNAME, DS, RRSIG, NSEC, NSEC3 } = RRType;
 
 /** Rcodes a recursive resolver may give to a well-formed query; anything else is refused. */
 const EXPECTED_RCODES: ReadonlySet<number> = new Set([Rcode.NOERROR, Rcode.NXDOMAIN, Rcode.SERVFAIL, Rcode.REFUSED, 6 /* YXDOMAIN */]);
@@ -66,9 +65,8 @@ interface Rec {
 export function scrubReply(reply: Buffer, layout: MessageLayout, query: Query): Scrubbed {
   const removed: Removed = { answer: 0, authority: 0, additional: 0 };
   const fail = (reason: 'malformed' | 'rcode' | 'bailiwick') => ({ ok: false, reason, removed }) as const;
-  const opts = layout.records.filter((r) => r.type === RRType.OPT);
-  const opt = opts[0];
-  if (opts.length > 1 || (opt && (opt.section !== 'additional' || reply[opt.start] !== 0))) return fail('malformed');
+  // walkMessage has refused a second OPT, one outside the additional section and one not owned by the root.
+  const opt = layout.records.find((r) => r.type === RRType.OPT);
   const rcode = (reply[3] as number) & 0xf;
   // The OPT's first TTL octet holds the upper 8 bits of a 12-bit rcode (RFC 6891 §6.1.3).
   if (!EXPECTED_RCODES.has(rcode) || (opt && reply[opt.ttlOffset] !== 0)) return fail('rcode');
@@ -83,15 +81,15 @@ export function scrubReply(reply: Buffer, layout: MessageLayout, query: Query): 
   const question = readLabels(reply, HEADER_SIZE);
   if (!question) return fail('malformed');
   const kept = new Set<Rec>();
-  const chain = followChain(reply, recs.filter((r) => r.span.section === 'answer'), lower(question.labels), query.type, kept);
+  const answers = recs.filter((r) => r.span.section === 'answer');
+  const chain = followChain(reply, answers, lower(question.labels), query.type, kept);
   if (!chain) return fail('malformed');
 
   const last = chain[chain.length - 1] as Labels;
-  const answers = recs.filter((r) => r.span.section === 'answer');
   for (const r of answers) {
     if (kept.has(r) || r.span.type === RRSIG) continue;
     const relevant = query.type === RRType.ANY ? chain.some((n) => sameName(r.owner, n)) : r.span.type === query.type && sameName(r.owner, last);
-    if (relevant && sane(r)) kept.add(r);
+    if (relevant) kept.add(r);
   }
   const positive = rcode === Rcode.NOERROR && answers.some((r) => kept.has(r));
   const zones: Labels[] = [];
@@ -118,7 +116,7 @@ export function scrubReply(reply: Buffer, layout: MessageLayout, query: Query): 
   }
   for (const r of recs) {
     if (r.span.section !== 'additional') continue;
-    if (r.span === opt || ((r.span.type === RRType.A || r.span.type === RRType.AAAA) && targets.has(r.key) && sane(r))) kept.add(r);
+    if (r.span === opt || ((r.span.type === RRType.A || r.span.type === RRType.AAAA) && targets.has(r.key))) kept.add(r);
   }
   // RRSIGs follow what they cover: same section, owner and type covered (RFC 4034 §3.1.1).
   const covered = new Set([...kept].map((r) => `${r.span.section}|${r.key}|${r.span.type}`));
@@ -132,13 +130,6 @@ export function scrubReply(reply: Buffer, layout: MessageLayout, query: Query): 
   const keptSpans = new Set([...kept].map((r) => r.span));
   const rebuilt = rewriteReply(reply, layout, (span) => keptSpans.has(span));
   return rebuilt ? { ok: true, ...rebuilt, removed } : fail('malformed');
-}
-
-/** A record the scrubber may keep: A and AAAA must hold exactly one address. */
-function sane(r: Rec): boolean {
-  if (r.span.type === RRType.A) return r.rdlength === 4;
-  if (r.span.type === RRType.AAAA) return r.rdlength === 16;
-  return true;
 }
 
 /**
@@ -161,7 +152,7 @@ function followChain(reply: Buffer, answers: readonly Rec[], qname: Labels, qtyp
       if (!target) return undefined;
       // RFC 6672 §2.2: the owner's labels replaced by the target; too long a result is YXDOMAIN's case.
       const made = [...current.slice(0, current.length - dname.owner.length), ...target];
-      if (made.reduce((n, l) => n + l.length + 1, 1) <= 255) synthesized = made;
+      if (wireLength(made) <= 255) synthesized = made;
     }
     if (cname) {
       next = targetOf(reply, cname);

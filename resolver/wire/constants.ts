@@ -14,7 +14,12 @@ export const RRType = {
   TXT: 16,
   AAAA: 28,
   SRV: 33,
+  DNAME: 39,
   OPT: 41,
+  DS: 43,
+  RRSIG: 46,
+  NSEC: 47,
+  NSEC3: 50,
   ANY: 255,
 } as const;
 /** A record type number. */

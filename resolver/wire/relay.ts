@@ -11,7 +11,7 @@ import type { MessageLayout } from './walk.js';
 
 /** The reply to `query` built from an upstream's validated `reply`. */
 export function relayReply(reply: Buffer, layout: MessageLayout, query: Query): Buffer {
-  const opt = layout.records.find((r) => r.type === RRType.OPT && r.section === 'additional');
+  const opt = layout.records.find((r) => r.type === RRType.OPT); // walkMessage allows one, in the additional section
   let out: Buffer;
   if (opt && !query.edns && opt.end === reply.length) {
     out = Buffer.from(reply.subarray(0, opt.start));
