@@ -86,6 +86,11 @@ export class ListenError extends HoldfastError {
   }
 }
 
+/** The system error code (e.g. EADDRINUSE) behind a ListenError, or any error's `cause`. */
+export function causeCode(error: unknown): string | undefined {
+  return (error as { cause?: { code?: string } }).cause?.code;
+}
+
 /** The kube-apiserver refused or failed a request; `status` is the HTTP status (0: no answer). */
 export class KubeApiError extends HoldfastError {
   readonly status: number;

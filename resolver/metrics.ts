@@ -10,7 +10,8 @@ import { CellHistogram, CounterCells } from './metric-cells.js';
 import { QTYPE_NAMES, RCODE_NAMES } from './wire/constants.js';
 
 /** Why a packet was dropped without a reply. */
-export type DropReason = 'short' | 'response' | 'overload' | 'ratelimit' | 'acl';
+const DROP_REASONS = ['short', 'response', 'overload', 'ratelimit', 'acl'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Why the resolver closed a client TCP connection (`server/tcp.ts`). */
 export type TcpCloseReason = 'idle' | 'slow' | 'backpressure' | 'cap' | 'bad_length' | 'error';
@@ -43,6 +44,9 @@ const requestCell = (t: number, qtype: number, rcode: number) => (t * QTYPES.len
 const REQUEST_LABELS = TRANSPORTS.flatMap((transport) => QTYPES.flatMap((qtype) => RCODES.map((rcode) => ({ transport, qtype, rcode }))));
 /** Index of each `holdfast_cache_hits_total` type. */
 const HIT_TYPES = ['success', 'denial'] as const;
+/** Label sets of `holdfast_dns_dropped_total` (transport-major) and `holdfast_dns_refused_total` (by transport). */
+const DROP_LABELS = TRANSPORTS.flatMap((transport) => DROP_REASONS.map((reason) => ({ transport, reason })));
+const REFUSED_LABELS = TRANSPORTS.map((transport) => ({ transport, reason: 'acl' }));
 
 /** All resolver metrics. One instance per resolver. */
 export class ResolverMetrics {
@@ -84,6 +88,9 @@ export class ResolverMetrics {
   /** Counted per query as plain numbers, handed to prom-client at scrape time (`metric-cells.ts`). */
   private readonly requestCells = new CounterCells<'transport' | 'qtype' | 'rcode'>(REQUEST_LABELS);
   private readonly hitCells = new CounterCells<'type'>(HIT_TYPES.map((type) => ({ type })));
+  /** Drops and refusals too: they are what a flood costs, so they cost no label lookup either. */
+  private readonly dropCells = new CounterCells<'transport' | 'reason'>(DROP_LABELS);
+  private readonly refusedCells = new CounterCells<'transport' | 'reason'>(REFUSED_LABELS);
 
   /**
    * `defaultMetrics: false` leaves out prom-client's process and Node.js metrics:
@@ -114,12 +121,18 @@ export class ResolverMetrics {
       help: 'Packets dropped without a reply: shorter than a header, responses (QR=1), overload, over the per-client rate limit (ratelimit), malformed from outside --allow-from (acl).',
       labelNames: ['transport', 'reason'],
       registers,
+      collect() {
+        self.dropCells.publish(this);
+      },
     });
     this.refused = new Counter({
       name: 'holdfast_dns_refused_total',
       help: 'Queries answered REFUSED by policy, by reason: acl (client outside --allow-from). Also counted in holdfast_dns_requests_total.',
       labelNames: ['transport', 'reason'],
       registers,
+      collect() {
+        self.refusedCells.publish(this);
+      },
     });
     this.rateLimitSlipped = new Counter({
       name: 'holdfast_dns_ratelimit_slipped_total',
@@ -341,6 +354,16 @@ export class ResolverMetrics {
     const t = transport === 'udp' ? 0 : 1;
     this.requestCells.inc(requestCell(t, qtype, rcode));
     this.duration.observe(t, seconds);
+  }
+
+  /** Counts one packet dropped without a reply (`holdfast_dns_dropped_total`), per packet like {@link countRequest}. */
+  countDrop(transport: Transport, reason: DropReason): void {
+    this.dropCells.inc((transport === 'udp' ? 0 : DROP_REASONS.length) + DROP_REASONS.indexOf(reason));
+  }
+
+  /** Counts one query refused by --allow-from (`holdfast_dns_refused_total{reason="acl"}`). */
+  countRefused(transport: Transport): void {
+    this.refusedCells.inc(transport === 'udp' ? 0 : 1);
   }
 
   /** Counts one answer from a fresh cache entry (`holdfast_cache_hits_total`), per query like {@link countRequest}. */

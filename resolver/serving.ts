@@ -9,6 +9,7 @@
  * The chain is declared here, once.
  */
 import type { Logger } from 'pino';
+import { causeCode } from '../common/errors.js';
 import type { Clock } from './clock.js';
 import type { ResolverConfig } from './config.js';
 import { registerCorednsMetrics } from './coredns-metrics.js';
@@ -128,7 +129,7 @@ export class DnsService implements Serving {
         await tcp.listen();
       } catch (error) {
         await udp.close(0);
-        const inUse = (error as { cause?: { code?: string } }).cause?.code === 'EADDRINUSE';
+        const inUse = causeCode(error) === 'EADDRINUSE';
         if (address.port === 0 && inUse && attempt < 10) continue;
         throw error;
       }

@@ -69,7 +69,7 @@ function ipv6Words(text: string): number[] {
 }
 
 /** Parses an IP literal (a zone suffix `%eth0` is ignored); undefined when it is not one. */
-export function parseAddress(text: string): Address | undefined {
+function parseAddress(text: string): Address | undefined {
   const v4 = ipv4Word(text);
   if (v4 >= 0) return { family: 4, words: [v4] };
   const bare = text.replace(/%.*$/, '');

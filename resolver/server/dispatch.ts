@@ -35,16 +35,13 @@ export interface ClientPolicy {
   readonly rateLimit: RateLimiter | undefined;
 }
 
-/** Everyone, without limit. */
-const OPEN: ClientPolicy = { allow: undefined, rateLimit: undefined };
-
 /** Turns one received message into the reply bytes to send (or undefined: send nothing). */
 export class Dispatcher {
   constructor(
     private readonly chain: Next,
     private readonly metrics: ResolverMetrics,
     private readonly log: Logger,
-    private policy: ClientPolicy = OPEN,
+    private policy: ClientPolicy,
   ) {
     metrics.setRateLimitClients(() => this.policy.rateLimit?.size ?? 0);
   }
@@ -61,19 +58,19 @@ export class Dispatcher {
     // Before parsing: the cheapest way to shed a flood. Every datagram takes a token, as each could be answered.
     const limited = transport === 'udp' && rateLimit !== undefined && client !== undefined ? rateLimit.check(client) : 'pass';
     if (limited === 'drop') {
-      this.metrics.dropped.inc({ transport, reason: 'ratelimit' });
+      this.metrics.countDrop(transport, 'ratelimit');
       return undefined;
     }
     const parsed = parseQuery(message);
     if (parsed.kind === 'drop') {
-      this.metrics.dropped.inc({ transport, reason: parsed.reason });
+      this.metrics.countDrop(transport, parsed.reason);
       return undefined;
     }
     const allowed = allow === undefined || allow.allows(client);
     if (parsed.kind === 'error') {
       if (!allowed || limited === 'slip') {
         // Malformed, and from outside the allow-list or over the limit: not worth a reply.
-        this.metrics.dropped.inc({ transport, reason: allowed ? 'ratelimit' : 'acl' });
+        this.metrics.countDrop(transport, allowed ? 'ratelimit' : 'acl');
         return undefined;
       }
       this.log.debug({ transport, reason: parsed.reason }, 'rejected query');
@@ -84,7 +81,7 @@ export class Dispatcher {
     if (limited === 'slip') return this.slip(query, transport, started);
     if (!allowed) {
       // RFC 1035 §4.1.1: REFUSED, "for policy reasons". Nothing reaches the chain, so nothing is forwarded or cached.
-      this.metrics.refused.inc({ transport, reason: 'acl' });
+      this.metrics.countRefused(transport);
       return this.reject(query, transport, started, Rcode.REFUSED);
     }
     // RFC 6891 §6.1.3: answer BADVERS, advertising the version we do support (0).

@@ -105,7 +105,7 @@ export class TcpListener {
   }
 
   /** Bytes held for clients: unsent replies, input read and not yet parsed (`holdfast_dns_tcp_buffered_bytes`). */
-  bufferedBytes(): number {
+  private bufferedBytes(): number {
     let bytes = 0;
     for (const c of this.connections.values()) bytes += c.socket.writableLength + c.socket.readableLength + c.buffered.length;
     return bytes;

@@ -65,7 +65,7 @@ async function ownSocketInodes(): Promise<Set<number>> {
  * total that never goes down: a socket that closes (a worker restarted, a
  * hand-over socket) keeps its last count in the total.
  */
-export class UdpDropTotal {
+class UdpDropTotal {
   /** Last count seen per socket inode. */
   private readonly last = new Map<number, number>();
   private closed = 0;

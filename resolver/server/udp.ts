@@ -19,7 +19,7 @@ const literalAddress = (address: string, family: unknown, callback: (error: Node
   callback(null, address, typeof family === 'number' ? family : address.includes(':') ? 6 : 4);
 
 /** Receive buffer asked for on every UDP listener. */
-export const UDP_RECV_BUFFER = 4 * 1024 * 1024;
+const UDP_RECV_BUFFER = 4 * 1024 * 1024;
 
 /** A bound UDP listener. */
 export class UdpListener {

@@ -19,7 +19,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { ListenError } from '../../common/errors.js';
+import { causeCode, ListenError } from '../../common/errors.js';
 import type { ResolverConfig } from '../config.js';
 import type { ResolverMetrics } from '../metrics.js';
 import type { HostPort } from '../server/address.js';
@@ -35,7 +35,7 @@ import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
  * The compiled worker script next to this file; run from the TypeScript sources
  * (the tests), the one `npm run build` put in dist/ (as `intake/verifier.ts` does).
  */
-export const THREAD_URL = import.meta.url.endsWith('.ts')
+const THREAD_URL = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/resolver/workers/thread.js', import.meta.url)
   : new URL('./thread.js', import.meta.url);
 
@@ -125,8 +125,8 @@ export class WorkerPool implements Serving {
         pool.started = true;
         return pool;
       } catch (error) {
-        await pool.stopAll(0);
-        const inUse = (error as { cause?: { code?: string } }).cause?.code === 'EADDRINUSE';
+        await pool.close(0);
+        const inUse = causeCode(error) === 'EADDRINUSE';
         if (!(anyZero && inUse && attempt < 10)) throw error;
         pool.stopping = false;
       }
@@ -273,10 +273,6 @@ export class WorkerPool implements Serving {
 
   /** Every worker stops accepting and drains within `graceMs` (in parallel), then ends. */
   async close(graceMs: number, handOver = false): Promise<void> {
-    await this.stopAll(graceMs, handOver);
-  }
-
-  private async stopAll(graceMs: number, handOver = false): Promise<void> {
     this.stopping = true;
     await Promise.all(
       this.slots.map(async (slot) => {

@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { causeCode } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { systemClock } from '../clock.js';
 import { ResolverMetrics } from '../metrics.js';
@@ -55,8 +56,7 @@ port.on('message', (message: ToWorker) => void handle(message));
 try {
   post({ type: 'listening', addresses: await service.listen(init.addresses, true) });
 } catch (error) {
-  const cause = (error as { cause?: { code?: string } }).cause;
-  post({ type: 'failed', message: error instanceof Error ? error.message : String(error), code: cause?.code });
+  post({ type: 'failed', message: error instanceof Error ? error.message : String(error), code: causeCode(error) });
   await service.close(0);
   port.close();
 }
