@@ -16,6 +16,12 @@ export type DropReason = (typeof DROP_REASONS)[number];
 /** Why the resolver closed a client TCP connection (`server/tcp.ts`). */
 export type TcpCloseReason = 'idle' | 'slow' | 'backpressure' | 'cap' | 'bad_length' | 'error';
 
+/** What a TCP listener reports at scrape time. */
+export interface TcpListenerState {
+  readonly connections: () => number;
+  readonly bufferedBytes: () => number;
+}
+
 /** What the cache reports at scrape time. */
 export interface CacheState {
   readonly entries: number;
@@ -56,7 +62,6 @@ export class ResolverMetrics {
   readonly dropped: Counter<'transport' | 'reason'>;
   readonly refused: Counter<'transport' | 'reason'>;
   readonly rateLimitSlipped: Counter;
-  readonly tcpConnections: Gauge;
   readonly tcpRejected: Counter;
   readonly tcpClosed: Counter<'reason'>;
   readonly snapshotGeneration: Gauge;
@@ -80,8 +85,8 @@ export class ResolverMetrics {
   readonly cacheOverflow: Counter;
   readonly cacheWaitingOverflow: Counter;
   readonly cacheFailureHits: Counter;
-  /** Bytes each TCP listener holds for its clients, summed at scrape time. */
-  private readonly tcpBufferedSources = new Set<() => number>();
+  /** The TCP listeners: their connections and the bytes they hold, summed at scrape time. */
+  private readonly tcpListeners = new Set<TcpListenerState>();
   private cacheState: () => CacheState = () => ({ entries: 0, negative: 0, bytes: 0, inflight: 0, waiting: 0 });
   private snapshotCreatedAt: number | undefined;
   private rateLimitClients: () => number = () => 0;
@@ -147,10 +152,15 @@ export class ResolverMetrics {
         this.set(self.rateLimitClients());
       },
     });
-    this.tcpConnections = new Gauge({
+    new Gauge({
       name: 'holdfast_dns_tcp_connections',
       help: 'Open TCP client connections.',
       registers,
+      collect() {
+        let connections = 0;
+        for (const listener of self.tcpListeners) connections += listener.connections();
+        this.set(connections);
+      },
     });
     this.tcpRejected = new Counter({
       name: 'holdfast_dns_tcp_rejected_total',
@@ -169,7 +179,7 @@ export class ResolverMetrics {
       registers,
       collect() {
         let bytes = 0;
-        for (const source of self.tcpBufferedSources) bytes += source();
+        for (const listener of self.tcpListeners) bytes += listener.bufferedBytes();
         this.set(bytes);
       },
     });
@@ -313,10 +323,10 @@ export class ResolverMetrics {
     });
   }
 
-  /** Adds a source of `holdfast_dns_tcp_buffered_bytes` (a TCP listener); returns its removal. */
-  addTcpBufferedSource(source: () => number): () => void {
-    this.tcpBufferedSources.add(source);
-    return () => this.tcpBufferedSources.delete(source);
+  /** Adds a TCP listener to `holdfast_dns_tcp_connections` and `_buffered_bytes` (every listen address has one); returns its removal. */
+  addTcpListener(listener: TcpListenerState): () => void {
+    this.tcpListeners.add(listener);
+    return () => this.tcpListeners.delete(listener);
   }
 
   /** Where the cache gauges read their values at scrape time. */

@@ -59,7 +59,7 @@ afterEach(async () => {
 });
 
 /** A resolver on the snapshot above, its deadlines on a ManualClock. */
-async function start(flags: Record<string, string> = {}) {
+async function start(flags: Record<string, string | string[]> = {}) {
   const clock = new ManualClock();
   const r = await startResolverRetrying({ 'snapshot-file': snapshotFile, 'allow-unsigned': true, upstream: [upstream.address], 'tcp-idle-timeout': `${IDLE_MS}ms`, ...flags }, { clock });
   stops.push(() => r.resolver.stop());
@@ -125,6 +125,19 @@ describe('connection cap', () => {
     expect(await metric(r.metricsPort, closed('cap'))).toBe(101);
     expect(await metric(r.metricsPort, 'holdfast_dns_tcp_rejected_total')).toBe(0);
     expect(await metric(r.metricsPort, CONNECTIONS)).toBe(8);
+  });
+
+  it('counts the open connections of every listen address (each listener used to set the one gauge to its own count)', async () => {
+    const r = await start({ listen: ['127.0.0.1:0', '127.0.0.1:0'] });
+    const second = r.resolver.dnsAddresses[1]?.port ?? 0;
+    expect(second).not.toBe(r.port);
+    const first = [client(r.port), client(r.port), client(r.port)];
+    await Promise.all(first.map((c) => c.connected));
+    const other = client(second);
+    await other.connected;
+    await until(r.metricsPort, CONNECTIONS, (v) => v === 4);
+    other.destroy();
+    await until(r.metricsPort, CONNECTIONS, (v) => v === 3);
   });
 
   it('refuses a new connection when every open one has a query in flight, and never closes a busy one', async () => {

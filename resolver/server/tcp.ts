@@ -78,7 +78,7 @@ export class TcpListener {
   private server: Server | undefined;
   /** Open connections, least recent progress first (the first without a query in flight is closed at the cap). */
   private readonly connections = new Map<Socket, Connection>();
-  private removeBufferedSource: (() => void) | undefined;
+  private removeMetrics: (() => void) | undefined;
 
   constructor(
     private readonly address: HostPort,
@@ -98,13 +98,13 @@ export class TcpListener {
         server.off('error', onError);
         const bound = server.address();
         if (bound === null || typeof bound === 'string') return reject(new ListenError('tcp listener has no address'));
-        this.removeBufferedSource = this.metrics.addTcpBufferedSource(() => this.bufferedBytes());
+        this.removeMetrics = this.metrics.addTcpListener({ connections: () => this.connections.size, bufferedBytes: () => this.bufferedBytes() });
         resolve({ host: bound.address, port: bound.port });
       });
     });
   }
 
-  /** Bytes held for clients: unsent replies, input read and not yet parsed (`holdfast_dns_tcp_buffered_bytes`). */
+  /** Bytes held for clients: unsent replies, input read and not yet parsed. */
   private bufferedBytes(): number {
     let bytes = 0;
     for (const c of this.connections.values()) bytes += c.socket.writableLength + c.socket.readableLength + c.buffered.length;
@@ -119,13 +119,11 @@ export class TcpListener {
     }
     const c: Connection = { socket, inflight: 0, buffered: Buffer.alloc(0), since: this.options.clock.now(), blocked: false, finishing: false, reason: undefined, timer: undefined };
     this.connections.set(socket, c);
-    this.metrics.tcpConnections.set(this.connections.size);
     this.arm(c, this.options.idleTimeoutMs);
     socket.on('error', () => this.shut(c, 'error'));
     socket.on('close', () => {
       c.timer?.cancel();
       this.connections.delete(socket);
-      this.metrics.tcpConnections.set(this.connections.size);
     });
     socket.on('data', (chunk: Buffer) => {
       c.buffered = c.buffered.length === 0 ? chunk : Buffer.concat([c.buffered, chunk]);
@@ -246,7 +244,7 @@ export class TcpListener {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    this.removeBufferedSource?.();
+    this.removeMetrics?.();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const c of this.connections.values()) this.finish(c);
     const timer = setTimeout(() => {
