@@ -18,25 +18,19 @@ import { gzipSync } from 'node:zlib';
 import { generateKeyPair, publicKeyToPem } from '../snapshot/keys.js';
 import { signSnapshot } from '../snapshot/sign.js';
 import type { SignedSnapshot } from '../snapshot/types.js';
+import { childPids, procMemory } from './children.js';
 import { root } from './tools.js';
 
-/** Resident set size of `pid` in MB; 0 when it is gone. */
-function rssMb(pid: number): number {
-  try {
-    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return Number(kb ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-}
+/** Resident set size of `pid` in MB (MiB, as the kernel counts); 0 when it is gone. */
+const rssMb = (pid: number) => (procMemory(pid)?.rss ?? 0) / (1024 * 1024);
 
-/** Child processes of `pid` (the verification process), from /proc. */
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
+/**
+ * A gzip stream that unpacks to `gib` GiB of spaces from a few MB: one member of
+ * 64 MiB, repeated (gunzip reads concatenated members as one stream).
+ */
+export function gzipBomb(gib: number): Buffer {
+  const member = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20), { level: 9 });
+  return Buffer.concat(Array.from({ length: gib * 16 }, () => member));
 }
 
 /** The bench entry point. */
@@ -48,8 +42,7 @@ export async function bomb(argv: string[]): Promise<void> {
   const keyFile = join(work, 'trusted.pub');
   await writeFile(keyFile, publicKeyToPem(keys.publicKey));
   const demo = (JSON.parse(readFileSync(join(root, 'demo', 'demo-snapshot.json'), 'utf8')) as SignedSnapshot).snapshot;
-  const member = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20), { level: 9 });
-  const body = Buffer.concat(Array.from({ length: gib * 16 }, () => member));
+  const body = gzipBomb(gib);
 
   const args = [join(root, 'bin', 'holdfast'), 'resolver', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--receiver-listen', '127.0.0.1:0',
     '--upstream', '127.0.0.1:9', '--trust-key', keyFile, '--state-dir', join(work, 'state')];
@@ -71,7 +64,7 @@ export async function bomb(argv: string[]): Promise<void> {
     let childPeak = 0;
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMb(pid));
-      for (const c of children(pid)) childPeak = Math.max(childPeak, rssMb(c));
+      for (const c of childPids(pid)) childPeak = Math.max(childPeak, rssMb(c));
     }, 10);
     const statuses: number[] = [];
     const began = performance.now();

@@ -97,6 +97,15 @@ export function procMemory(pid: number): { rss: number; peak: number } | undefin
   }
 }
 
+/** Pids of the child processes of `pid` (a resolver's verification process), from /proc; none elsewhere or when it is gone. */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** Stops `child` with SIGTERM (SIGKILL after 5 s) and waits for it. */
 export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

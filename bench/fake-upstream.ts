@@ -4,8 +4,7 @@
  * a UDP socket on 127.0.0.1 that answers A queries with one address.
  *
  * Usage: node dist/bench/fake-upstream.js '<json UpstreamSpec>'
- * Prints `{"port":N}` once bound, then on each SIGUSR2 one JSON line with its
- * counts so far.
+ * Prints `{"port":N}` once bound.
  *
  * - every reply waits `delayMs`;
  * - at most `capacity` queries per second are answered (a token bucket);
@@ -33,16 +32,7 @@ export interface UpstreamSpec {
   readonly downMs: number;
 }
 
-/** What the fake upstream counted. */
-export interface UpstreamCounts {
-  readonly received: number;
-  readonly answered: number;
-  readonly overCapacity: number;
-  readonly failed: number;
-}
-
 const spec = JSON.parse(process.argv[2] ?? '{}') as UpstreamSpec;
-const counts = { received: 0, answered: 0, overCapacity: 0, failed: 0 };
 const started = performance.now();
 let tokens = spec.capacity;
 let refilled = started;
@@ -64,22 +54,14 @@ function take(): boolean {
 const socket = createSocket('udp4');
 socket.on('error', () => {});
 socket.on('message', (msg, rinfo) => {
-  counts.received++;
   const parsed = parseQuery(msg);
   if (parsed.kind !== 'query') return;
   const query = parsed.query;
-  if (!take()) {
-    counts.overCapacity++;
-    return;
-  }
+  if (!take()) return;
   const name = query.name;
   let reply: Buffer;
-  if (name.startsWith('silent')) {
-    counts.failed++;
-    return;
-  }
+  if (name.startsWith('silent')) return;
   if (name.split('.').includes('flaky') && down()) {
-    counts.failed++;
     if (name.length % 2 === 0) return;
     reply = composeReply(query, Rcode.SERVFAIL, false, EMPTY_SECTIONS);
   } else {
@@ -87,10 +69,6 @@ socket.on('message', (msg, rinfo) => {
     const answers = query.type === 1 ? [{ name, ttl, data: { type: 'A' as const, address: `192.0.2.${(name.length % 250) + 1}` } }] : [];
     reply = composeReply(query, Rcode.NOERROR, false, encodeSections(answers));
   }
-  setTimeout(() => {
-    counts.answered++;
-    socket.send(reply, rinfo.port, rinfo.address);
-  }, spec.delayMs);
+  setTimeout(() => socket.send(reply, rinfo.port, rinfo.address), spec.delayMs);
 });
-process.on('SIGUSR2', () => process.stdout.write(`${JSON.stringify(counts)}\n`));
 socket.bind(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: socket.address().port })}\n`));

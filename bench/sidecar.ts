@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import { signSnapshot } from '../snapshot/sign.js';
 import type { SnapshotV1 } from '../snapshot/types.js';
 import { syntheticCluster } from './cluster.js';
 import { clusterQueries, typeCode } from './queries.js';
+import { childPids, procMemory } from './children.js';
 import { root } from './tools.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -37,28 +38,8 @@ const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
 /** VmRSS and VmHWM of `pid`, in KiB (0 when gone). */
 function memory(pid: number): { rss: number; peak: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-    return { rss: field('VmRSS'), peak: field('VmHWM') };
-  } catch {
-    return { rss: 0, peak: 0 };
-  }
-}
-
-/** Pids of the children of `pid` (the verification process). */
-function children(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+  const m = procMemory(pid);
+  return m ? { rss: m.rss / 1024, peak: m.peak / 1024 } : { rss: 0, peak: 0 };
 }
 
 /** `snapshot` at `generation` with the first endpoint of 1 % of the services moved. */
@@ -141,7 +122,7 @@ export async function sidecar(argv: string[]): Promise<void> {
   const pid = child.pid ?? 0;
   const report = (step: string) => {
     const main = memory(pid);
-    const verifier = children(pid).map(memory).reduce((a, b) => ({ rss: a.rss + b.rss, peak: Math.max(a.peak, b.peak) }), { rss: 0, peak: 0 });
+    const verifier = childPids(pid).map(memory).reduce((a, b) => ({ rss: a.rss + b.rss, peak: Math.max(a.peak, b.peak) }), { rss: 0, peak: 0 });
     out(`  ${step.padEnd(34)} resolver RSS ${mib(main.rss)} (peak ${mib(main.peak)}); verification process RSS ${mib(verifier.rss)} (peak ${mib(verifier.peak)})`);
     return { main, verifier };
   };

@@ -14,7 +14,8 @@ import { RRType } from '../resolver/wire/constants.js';
 import { decodeMessage, encodeQuery, recordText } from '../resolver/wire/decode.js';
 import { buildSnapshot } from '../snapshot/build.js';
 import { tcpExchange, udpQuery } from './helpers/dns.js';
-import { TcpClient, framed } from './helpers/tcp.js';
+import { framed } from '../bench/frames.js';
+import { TcpClient } from './helpers/tcp.js';
 import { startResolverRetrying, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 

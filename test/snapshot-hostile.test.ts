@@ -16,8 +16,9 @@ import { DEFAULT_MAX_BODY } from '../resolver/intake/receiver.js';
 import { generateKeyPair, publicKeyToPem } from '../snapshot/keys.js';
 import { signSnapshot } from '../snapshot/sign.js';
 import { cleanupAfterEach } from './helpers/cleanup.js';
-import { gzipBomb, holding, loads, manyEndpointsJson, nested, signedBytes, unchangedAfter, webA, withWeb } from './helpers/hostile.js';
-import { demoSnapshot, WEB } from './helpers/snapshots.js';
+import { gzipBomb } from '../bench/bomb.js';
+import { holding, loads, manyEndpointsJson, nested, unchangedAfter, webA, withWeb } from './helpers/hostile.js';
+import { demoSnapshot, signedBytes, WEB } from './helpers/snapshots.js';
 
 const { defer } = cleanupAfterEach();
 const trusted = generateKeyPair();

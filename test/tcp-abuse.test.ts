@@ -14,7 +14,8 @@ import { MAX_UNSENT } from '../resolver/server/tcp.js';
 import { RRType } from '../resolver/wire/constants.js';
 import { decodeMessage, encodeQuery } from '../resolver/wire/decode.js';
 import { demoSnapshot, WEB } from './helpers/snapshots.js';
-import { TcpClient, framed } from './helpers/tcp.js';
+import { framed } from '../bench/frames.js';
+import { TcpClient } from './helpers/tcp.js';
 import { a, startResolverRetrying, startUpstream } from './helpers/upstream.js';
 import type { FakeUpstream } from './helpers/upstream.js';
 

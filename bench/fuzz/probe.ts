@@ -1,6 +1,7 @@
 /** The fuzz run's probes: a valid query for a zone name must get the right addresses, over UDP or TCP. */
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { framed } from '../frames.js';
 import { checkReply, inspectInput } from './check.js';
 import { buildQuery } from './inputs.js';
 import { frames } from './tcp.js';
@@ -33,7 +34,7 @@ function exchange(port: number, query: Buffer, transport: 'udp' | 'tcp', timeout
       const [reply] = frames(buffered);
       if (reply) done(Buffer.from(reply));
     });
-    socket.write(Buffer.concat([Buffer.from([query.length >> 8, query.length & 0xff]), query]));
+    socket.write(framed(query));
   });
 }
 

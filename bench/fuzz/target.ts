@@ -14,6 +14,7 @@ import { signSnapshot } from '../../snapshot/sign.js';
 import type { SignedSnapshot, SnapshotV1 } from '../../snapshot/types.js';
 import { Children } from '../stampede/children.js';
 import type { Child } from '../stampede/children.js';
+import { procMemory, Scrape } from '../children.js';
 import { root } from '../tools.js';
 import type { NameEntry } from './inputs.js';
 import { startFuzzUpstream } from './upstream.js';
@@ -63,19 +64,6 @@ const FORWARDED: NameEntry[] = [
   { name: '', types: [2, 6, 1] },
   { name: 'in-addr.arpa', types: [12, 2] },
 ];
-
-/** Reads one metric's value (the first sample, unlabelled or not) from Prometheus text. */
-export function metric(text: string, name: string): number {
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : Number.NaN;
-}
-
-/** The sum of every holdfast_cache_entries series. */
-function entries(text: string): number {
-  let n = 0;
-  for (const m of text.matchAll(/^holdfast_cache_entries(?:\{[^}]*\})? (\S+)$/gm)) n += Number(m[1]);
-  return n;
-}
 
 /** Starts the fuzz upstream and the resolver (with `extraArgs` added); `seed` drives the upstream's choices. */
 export async function startTarget(seed: number, extraArgs: readonly string[] = []): Promise<Target> {
@@ -132,7 +120,6 @@ export async function startTarget(seed: number, extraArgs: readonly string[] = [
   for (let i = 0; i < 40 && !(inspector = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(resolver.output)?.[0]); i++) await new Promise((r) => setTimeout(r, 50));
   if (!inspector) throw new Error(`resolver: no inspector address in its output: ${resolver.output}`);
   const inspectorUrl = inspector;
-  const metricsUrl = `http://127.0.0.1:${serving.metrics}/metrics`;
   return {
     port: serving.port,
     pid,
@@ -143,10 +130,8 @@ export async function startTarget(seed: number, extraArgs: readonly string[] = [
     errorLogs,
     memory: async (collect = false) => {
       if (collect) await collectGarbage(inspectorUrl);
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
-      const text = await (await fetch(metricsUrl)).text();
-      return { rss, heap: metric(text, 'holdfast_nodejs_heap_size_used_bytes'), external: metric(text, 'holdfast_nodejs_external_memory_bytes'), cache: metric(text, 'holdfast_cache_bytes'), entries: entries(text) };
+      const m = await Scrape.of(serving.metrics);
+      return { rss: procMemory(pid)?.rss ?? Number.NaN, heap: m.sum('holdfast_nodejs_heap_size_used_bytes'), external: m.sum('holdfast_nodejs_external_memory_bytes'), cache: m.sum('holdfast_cache_bytes'), entries: m.sum('holdfast_cache_entries') };
     },
     stop: async () => {
       await children.stopAll();

@@ -11,7 +11,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { onFrames } from '../frames.js';
+import { framed, onFrames } from '../frames.js';
 import { seededRandom } from '../prng.js';
 import { freePort } from '../stampede/children.js';
 import { encodeName, optRecord } from './inputs.js';
@@ -168,7 +168,7 @@ export async function startFuzzUpstream(seed: number): Promise<FuzzUpstream> {
   const onTcp = (socket: Socket) => {
     socket.on('error', () => socket.destroy());
     onFrames(socket, (msg) => {
-      for (const reply of respond(msg, 'tcp')) if (!socket.destroyed) socket.write(Buffer.concat([u16(reply.length), reply]));
+      for (const reply of respond(msg, 'tcp')) if (!socket.destroyed) socket.write(framed(reply));
     });
   };
   const sockets = new Set<Socket>();

@@ -2,6 +2,7 @@
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { pino } from 'pino';
+import { framed, onFrames } from '../../bench/frames.js';
 import type { Logger } from 'pino';
 import { loadConfig } from '../../resolver/config.js';
 import { Resolver } from '../../resolver/resolver.js';
@@ -42,25 +43,15 @@ export function tcpExchange(port: number, frames: readonly Buffer[], expect = fr
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     const replies: Buffer[] = [];
-    let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`TCP: got ${replies.length} of ${expect} replies`));
     }, timeoutMs);
     socket.on('connect', () => {
-      for (const f of frames) {
-        const prefix = Buffer.alloc(2);
-        prefix.writeUInt16BE(f.length);
-        socket.write(Buffer.concat([prefix, f]));
-      }
+      for (const f of frames) socket.write(framed(f));
     });
-    socket.on('data', (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const len = buffered.readUInt16BE(0);
-        replies.push(buffered.subarray(2, 2 + len));
-        buffered = buffered.subarray(2 + len);
-      }
+    onFrames(socket, (reply) => {
+      replies.push(reply);
       if (replies.length >= expect) {
         clearTimeout(timer);
         socket.destroy();

@@ -7,18 +7,14 @@ import type { KeyObject } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { expect } from 'vitest';
 import { RRType } from '../../resolver/wire/constants.js';
 import { encodeQuery, recordText } from '../../resolver/wire/decode.js';
-import { signSnapshot } from '../../snapshot/sign.js';
 import type { EndpointV1, ServiceV1, SnapshotV1 } from '../../snapshot/types.js';
 import { startResolver, udpQuery } from './dns.js';
-import { demoSnapshot, WEB } from './snapshots.js';
+import { demoSnapshot, signedBytes, WEB } from './snapshots.js';
 
-/** JSON bytes of `snapshot` signed by `key`. */
-export const signedBytes = (snapshot: SnapshotV1, key: KeyObject) => Buffer.from(JSON.stringify(signSnapshot(snapshot, key)));
 
 /** The demo snapshot at `generation` with web's service replaced by `change(web)`. */
 export function withWeb(generation: number, change: (web: ServiceV1) => unknown): SnapshotV1 {
@@ -26,14 +22,6 @@ export function withWeb(generation: number, change: (web: ServiceV1) => unknown)
   return { ...s, services: s.services.map((v) => (v.namespace === 'default' && v.name === 'web' ? (change(v) as ServiceV1) : v)) };
 }
 
-/**
- * A gzip stream that unpacks to `gib` GiB of spaces from a few MB: one member of
- * 64 MiB, repeated (gunzip reads concatenated members as one stream).
- */
-export function gzipBomb(gib: number): Buffer {
-  const member = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20), { level: 9 });
-  return Buffer.concat(Array.from({ length: gib * 16 }, () => member));
-}
 
 /** `depth` nested arrays: `[[[...]]]`. */
 export const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;

@@ -101,18 +101,15 @@ export class Running {
 
 const running: Running[] = [];
 
-/** How to spawn: `uid`/`gid` run it as another user (the test runs as root), `command` puts a wrapper (e.g. `ip netns exec NS`) in front of node. */
+/** How to spawn: `command` puts a wrapper (e.g. `ip netns exec NS`, `setpriv ...`) in front of node. */
 export interface SpawnOptions {
-  readonly uid?: number;
-  readonly gid?: number;
   readonly command?: readonly string[];
 }
 
 /** Spawns `holdfast ...args`; the process is killed (SIGKILL) after the test unless it has exited. */
 export function spawnHoldfast(args: readonly string[], env: Record<string, string> = {}, options: SpawnOptions = {}): Running {
   const [file, ...wrapper] = [...(options.command ?? []), process.execPath];
-  const ids = { ...(options.uid === undefined ? {} : { uid: options.uid }), ...(options.gid === undefined ? {} : { gid: options.gid }) };
-  const proc = new Running(spawn(file as string, [...wrapper, BIN, ...args], { cwd: ROOT, env: cleanEnv(env), ...ids }));
+  const proc = new Running(spawn(file as string, [...wrapper, BIN, ...args], { cwd: ROOT, env: cleanEnv(env) }));
   running.push(proc);
   return proc;
 }

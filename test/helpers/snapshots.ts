@@ -24,5 +24,8 @@ export function demoSnapshot(generation: number, webIP = '10.96.10.10', clusterD
 
 /** {@link demoSnapshot} signed with `key`, as the JSON bytes a publisher sends. */
 export function signedDemo(key: KeyObject, generation: number, webIP = '10.96.10.10'): Buffer {
-  return Buffer.from(JSON.stringify(signSnapshot(demoSnapshot(generation, webIP), key)));
+  return signedBytes(demoSnapshot(generation, webIP), key);
 }
+
+/** JSON bytes of `snapshot` signed by `key`. */
+export const signedBytes = (snapshot: SnapshotV1, key: KeyObject) => Buffer.from(JSON.stringify(signSnapshot(snapshot, key)));

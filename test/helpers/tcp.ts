@@ -1,13 +1,7 @@
 /** A raw DNS-over-TCP test client: writes any bytes, collects length-prefixed replies, notices when the server closes. */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-
-/** `message` with its 2-byte length prefix (RFC 1035 §4.2.2). */
-export function framed(message: Buffer): Buffer {
-  const prefix = Buffer.alloc(2);
-  prefix.writeUInt16BE(message.length);
-  return Buffer.concat([prefix, message]);
-}
+import { onFrames } from '../../bench/frames.js';
 
 /** A TCP client that collects length-prefixed replies and notices when the server closes. */
 export class TcpClient {
@@ -18,7 +12,6 @@ export class TcpClient {
   readonly connected: Promise<void>;
   /** True once the server's FIN arrived (it closed in order rather than by reset). */
   ended = false;
-  private buffered = Buffer.alloc(0);
   private waiters: { n: number; wake: () => void }[] = [];
 
   constructor(port: number) {
@@ -28,13 +21,8 @@ export class TcpClient {
     this.closed = new Promise((resolve) => this.socket.once('close', () => resolve(performance.now() - started)));
     this.socket.on('error', () => {});
     this.socket.on('end', () => (this.ended = true));
-    this.socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      while (this.buffered.length >= 2 && this.buffered.length >= 2 + this.buffered.readUInt16BE(0)) {
-        const length = this.buffered.readUInt16BE(0);
-        this.replies.push(this.buffered.subarray(2, 2 + length));
-        this.buffered = this.buffered.subarray(2 + length);
-      }
+    onFrames(this.socket, (reply) => {
+      this.replies.push(reply);
       for (const w of this.waiters.filter((w) => this.replies.length >= w.n)) {
         this.waiters.splice(this.waiters.indexOf(w), 1);
         w.wake();

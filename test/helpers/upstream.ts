@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { onFrames } from '../../bench/frames.js';
+import { framed, onFrames } from '../../bench/frames.js';
 import { Flag } from '../../resolver/wire/reply.js';
 import { encodeTemplate } from '../../resolver/wire/encode.js';
 import { parseQuery } from '../../resolver/wire/query.js';
@@ -134,11 +134,6 @@ export function buildReply(
   return out;
 }
 
-function frame(message: Buffer): Buffer {
-  const prefix = Buffer.alloc(2);
-  prefix.writeUInt16BE(message.length);
-  return Buffer.concat([prefix, message]);
-}
 
 /** Starts a fake upstream on 127.0.0.1 (UDP and TCP on the same free port). */
 export async function startUpstream(
@@ -258,13 +253,13 @@ export async function startUpstream(
       const b = typeof behaviour === 'function' ? behaviour(got.received) : behaviour;
       const replies = respond('tcp', got.received, got.query);
       if (b.kind === 'reverse-tcp') {
-        held.push(...replies.map(({ message }) => frame(message)));
+        held.push(...replies.map(({ message }) => framed(message)));
         if (held.length >= b.batch) writeReversed(socket, held.splice(0).reverse(), b.chunk);
         return;
       }
       const raw = b.kind === 'custom' && b.raw === true;
       later(got.received, () => {
-        if (!socket.destroyed) for (const { message } of replies) socket.write(raw ? message : frame(message));
+        if (!socket.destroyed) for (const { message } of replies) socket.write(raw ? message : framed(message));
       });
     });
   }
