@@ -6,8 +6,6 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { Logger } from 'pino';
-import { readFileUpTo } from '../../snapshot/files.js';
-import { DEFAULT_MAX_BODY } from './receiver.js';
 import type { OfferResult, SnapshotStore } from './store.js';
 
 /**
@@ -15,17 +13,13 @@ import type { OfferResult, SnapshotStore } from './store.js';
  * counted as rejected, a file over the size limit of a push too, without being read.
  */
 export async function loadSnapshotFile(path: string, store: SnapshotStore, log: Logger): Promise<OfferResult> {
-  let bytes: Buffer;
   try {
-    const read = await readFileUpTo(path, DEFAULT_MAX_BODY);
-    if ('tooLarge' in read) return store.refuse('file', 'rejected_too_large', `snapshot file ${path} is ${read.tooLarge} bytes, over the ${DEFAULT_MAX_BODY}-byte limit`);
-    bytes = read.bytes;
+    return await store.offerFile(path, 'file', `snapshot file ${path}`);
   } catch (error) {
     const message = `cannot read snapshot file ${path}: ${(error as Error).message}`;
     log.warn({ file: path }, message);
     return { result: 'rejected', reason: 'rejected_unreadable', message };
   }
-  return store.offer(bytes, 'file');
 }
 
 /** Polls `path` every `intervalMs` and offers changed content. */

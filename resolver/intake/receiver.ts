@@ -22,10 +22,11 @@ import type { Logger } from 'pino';
 import { ListenError } from '../../common/errors.js';
 import type { HostPort } from '../server/address.js';
 import { formatHostPort } from '../server/address.js';
+import { DEFAULT_LIMITS } from '../../snapshot/validate.js';
 import type { OfferResult, SnapshotStore } from './store.js';
 
 /** Largest request body accepted (compressed size); parseSnapshot limits the decompressed size. */
-export const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BODY = DEFAULT_LIMITS.maxInputBytes;
 
 const STATUS: Record<string, number> = {
   applied: 204,

@@ -197,6 +197,16 @@ export class SnapshotStore {
   }
 
   /**
+   * Reads the file at `path` (called `what` in messages) and offers it; one over
+   * the size limit is refused unread. Throws when it cannot be read.
+   */
+  async offerFile(path: string, source: SnapshotSource, what: string): Promise<OfferResult> {
+    const read = await readFileUpTo(path, DEFAULT_LIMITS.maxInputBytes);
+    if ('tooLarge' in read) return this.refuse(source, 'rejected_too_large', `${what} is ${read.tooLarge} bytes, over the ${DEFAULT_LIMITS.maxInputBytes}-byte limit`);
+    return this.offer(read.bytes, source);
+  }
+
+  /**
    * Counts and logs a candidate refused before it could be offered (a body or
    * file over the size limit, not read), the same way as one the store refuses.
    */
@@ -283,10 +293,7 @@ export class SnapshotStore {
     const file = join(dir, STATE_FILE);
     let result: OfferResult;
     try {
-      const read = await readFileUpTo(file, DEFAULT_LIMITS.maxInputBytes);
-      result = 'tooLarge' in read
-        ? this.refuse('state', 'rejected_too_large', `${file} is ${read.tooLarge} bytes, over the ${DEFAULT_LIMITS.maxInputBytes}-byte limit`)
-        : await this.offer(read.bytes, 'state');
+      result = await this.offerFile(file, 'state', file);
     } catch (error) {
       if ((error as { code?: string }).code !== 'ENOENT') this.log.warn({ err: error, stateDir: dir }, 'cannot read persisted snapshot');
       return undefined;
